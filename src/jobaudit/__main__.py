@@ -1,0 +1,5 @@
+"""Allow ``python -m jobaudit``."""
+
+from jobaudit.cli import main
+
+main()
