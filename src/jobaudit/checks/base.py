@@ -1,0 +1,90 @@
+"""The rule base class and the finding it produces.
+
+A rule owns its code, name, level, default and scope, and yields findings from
+the project model; it never parses or reads files itself.  ``check_job`` runs
+once per job, ``check_project`` once per run (call-site and project rules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from jobaudit.model import Job, Location
+
+if TYPE_CHECKING:
+    from jobaudit.project import Project
+
+LEVELS = ("error", "warning", "note")
+
+
+@dataclass(frozen=True, order=True)
+class Related:
+    """A second place that matters for a finding (the setting that causes it...)."""
+
+    location: Location
+    message: str
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    path: str
+    line: int
+    column: int
+    """0-based UTF-8 byte column, as ast gives it; reporters convert."""
+    end_line: int
+    end_column: int
+    code: str
+    name: str
+    level: str
+    message: str
+    job: str | None = None
+    """The job's qualified name (``pkg.tasks.send_receipt``)."""
+    related: tuple[Related, ...] = field(default=(), compare=False)
+
+    @property
+    def location(self) -> Location:
+        return Location(self.path, (self.line, self.column, self.end_line, self.end_column))
+
+
+class Rule:
+    code: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    level: ClassVar[str] = "warning"
+    preview: ClassVar[bool] = False
+    scope: ClassVar[str] = "job"
+    """``job``, ``call site`` or ``project``; project rules do not run in the flake8 plugin."""
+    gate: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    """One sentence for ``jobaudit rules`` and SARIF ``shortDescription``."""
+    frameworks: ClassVar[tuple[str, ...]] = ()
+    """Frameworks the trigger names (documentation and the fixture checks)."""
+
+    def check_job(self, job: Job, project: Project) -> Iterator[Finding]:
+        return iter(())
+
+    def check_project(self, project: Project) -> Iterator[Finding]:
+        return iter(())
+
+    def finding(
+        self,
+        location: Location,
+        message: str,
+        job: Job | None = None,
+        related: tuple[Related, ...] = (),
+    ) -> Finding:
+        line, column, end_line, end_column = location.span
+        return Finding(
+            path=location.path,
+            line=line,
+            column=column,
+            end_line=end_line,
+            end_column=end_column,
+            code=self.code,
+            name=self.name,
+            level=self.level,
+            message=message,
+            job=job.qualname if job is not None else None,
+            related=related,
+        )

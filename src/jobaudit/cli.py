@@ -1,0 +1,245 @@
+"""The command line: ``check``, ``jobs``, ``rule``, ``rules``.
+
+Exit codes are a contract for CI and pre-commit: 0 nothing at or above
+``--fail-on``, 1 findings, 2 a usage, configuration or internal error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from jobaudit import __version__
+from jobaudit.checks import ALL_RULES, rule_by_key
+from jobaudit.config import FAIL_ON_LEVELS, Config, ConfigError, load_config
+from jobaudit.docs import rule_page
+from jobaudit.engine import Result, run
+from jobaudit.report import json_report, text
+from jobaudit.report.jobs import render_json, render_text
+from jobaudit.selection import known_codes, select_rules
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+LEVEL_RANK = {level: rank for rank, level in enumerate(FAIL_ON_LEVELS)}
+
+
+def _codes(values: Sequence[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for value in values:
+        out.extend(part.strip().upper() for part in value.split(",") if part.strip())
+    return tuple(out)
+
+
+def _scan_root(paths: Sequence[Path], config: Config) -> Config:
+    """Without a config file, paths are shown relative to the scanned directory."""
+    if config.source is not None or not paths:
+        return config
+    cwd = Path.cwd().resolve()
+    resolved = [p.resolve() for p in paths]
+    if all(p == cwd or cwd in p.parents for p in resolved):
+        return config
+    common = Path(os.path.commonpath([str(p) for p in resolved]))
+    if common.is_file():
+        common = common.parent
+    return config.with_overrides(root=common)
+
+
+def _load(paths: Sequence[Path], config_file: Path | None) -> Config:
+    try:
+        config = load_config(paths, config_file, known_codes())
+    except ConfigError as exc:
+        click.echo(f"jobaudit: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    return _scan_root(paths, config)
+
+
+def _write(output: Path | None, content: str) -> None:
+    """Write to stdout, or atomically to ``output`` (an interrupted run leaves the old file)."""
+    if output is None:
+        click.echo(content, nl=False)
+        return
+    directory = output.resolve().parent
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{output.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _print_notices(result: Result, quiet: bool) -> None:
+    for line in text.notices(result):
+        if quiet and "internal error" not in line:
+            continue
+        click.echo(line, err=True)
+
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read configuration from this file instead of searching for one.",
+)
+paths_argument = click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="jobaudit")
+def main() -> None:
+    """Static analysis of background jobs: retries, timeouts, idempotency, error handling."""
+
+
+@main.command()
+@paths_argument
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to FILE.",
+)
+@click.option(
+    "--select", multiple=True, help="Rule codes or prefixes to run (replaces the default set)."
+)
+@click.option("--extend-select", multiple=True, help="Rule codes or prefixes to run in addition.")
+@click.option("--ignore", multiple=True, help="Rule codes or prefixes not to run.")
+@click.option("--preview/--no-preview", default=None, help="Also run rules in preview.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(FAIL_ON_LEVELS),
+    default=None,
+    help="Lowest level that fails the run [default: warning].",
+)
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--statistics", is_flag=True, help="Count findings per rule.")
+@click.option("--show-source", is_flag=True, help="Print the source line of each finding.")
+@click.option("--quiet", "-q", is_flag=True, help="Print findings only, no notices or summary.")
+@click.option(
+    "--color/--no-color",
+    default=None,
+    help="Colour the output [default: on a terminal, unless NO_COLOR].",
+)
+@config_option
+def check(
+    paths: tuple[Path, ...],
+    fmt: str,
+    output: Path | None,
+    select: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    preview: bool | None,
+    fail_on: str | None,
+    exit_zero: bool,
+    statistics: bool,
+    show_source: bool,
+    quiet: bool,
+    color: bool | None,
+    config_file: Path | None,
+) -> None:
+    """Report problems in the background jobs under PATHS (default: the current directory)."""
+    targets = list(paths) or [Path(".")]
+    config = _load(targets, config_file)
+    overrides: dict[str, object] = {}
+    if select:
+        overrides["select"] = _codes(select)
+    if extend_select:
+        overrides["extend_select"] = config.extend_select + _codes(extend_select)
+    if ignore:
+        overrides["ignore"] = config.ignore + _codes(ignore)
+    if preview is not None:
+        overrides["preview"] = preview
+    if fail_on is not None:
+        overrides["fail_on"] = fail_on
+    if overrides:
+        config = config.with_overrides(**overrides)
+    _check_codes(config)
+    rules = select_rules(config.select, config.ignore, config.extend_select, config.preview)
+    result = run(targets, config, rules)
+    if fmt == "json":
+        _write(output, json_report.render(result))
+    else:
+        use_color = _color(color) and output is None
+        rendered = text.render(result, use_color, statistics, show_source)
+        if quiet:
+            rendered = "".join(line + "\n" for line in rendered.splitlines()[:-1] if line)
+        _write(output, rendered)
+    _print_notices(result, quiet)
+    sys.exit(_exit_code(result, config.fail_on, exit_zero))
+
+
+def _check_codes(config: Config) -> None:
+    codes = known_codes()
+    for selector in (*(config.select or ()), *config.extend_select, *config.ignore):
+        if not any(code.startswith(selector) for code in codes):
+            click.echo(f"jobaudit: error: unknown rule selector '{selector}'", err=True)
+            sys.exit(EXIT_ERROR)
+
+
+def _color(flag: bool | None) -> bool:
+    if flag is not None:
+        return flag
+    if os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
+
+
+def _exit_code(result: Result, fail_on: str, exit_zero: bool) -> int:
+    if result.internal_errors:
+        return EXIT_ERROR
+    if exit_zero:
+        return EXIT_CLEAN
+    threshold = LEVEL_RANK[fail_on]
+    failing = [f for f in result.findings if LEVEL_RANK[f.level] <= threshold]
+    return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+
+@main.command()
+@paths_argument
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the inventory to FILE.",
+)
+@config_option
+def jobs(paths: tuple[Path, ...], fmt: str, output: Path | None, config_file: Path | None) -> None:
+    """List every job under PATHS with its framework and effective policy."""
+    targets = list(paths) or [Path(".")]
+    config = _load(targets, config_file)
+    result = run(targets, config, [])
+    _write(output, render_json(result.jobs) if fmt == "json" else render_text(result.jobs))
+    _print_notices(result, quiet=False)
+    sys.exit(EXIT_ERROR if result.internal_errors else EXIT_CLEAN)
+
+
+@main.command()
+@click.argument("key")
+def rule(key: str) -> None:
+    """Show the documentation of a rule, by code (JOB301) or name (unbounded-retries)."""
+    found = rule_by_key(key)
+    if found is None:
+        click.echo(f"jobaudit: error: no rule '{key}'; run 'jobaudit rules' for the list", err=True)
+        sys.exit(EXIT_ERROR)
+    click.echo(rule_page(found))
+
+
+@main.command()
+def rules() -> None:
+    """List every rule with its level and whether it runs by default."""
+    width = max(len(r.name) for r in ALL_RULES)
+    for found in ALL_RULES:
+        default = "preview" if found.preview else "on"
+        click.echo(
+            f"{found.code}  {found.name:<{width}}  {found.level:<7}  {default:<7}  {found.summary}"
+        )

@@ -1,0 +1,950 @@
+"""Per-file facts: the map step.
+
+One parsed module becomes a ``FileFacts``: its imports, module-level
+assignments and calls, classes and functions, and for each function the calls,
+``except`` handlers and ``raise`` statements of its body.  Facts are plain
+frozen dataclasses of ``values.Value`` so they pickle, cache by content hash and
+cross process boundaries; no rule ever needs the tree again.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from dataclasses import dataclass, field
+
+from jobaudit.values import (
+    Attr,
+    BinOp,
+    Call,
+    Lambda,
+    Local,
+    Mapping,
+    Ref,
+    Seq,
+    Span,
+    Unknown,
+    Value,
+)
+
+_BUILTINS = frozenset(dir(builtins))
+_LOGGING_TRACEBACK = frozenset({"exception", "capture_exception", "captureException"})
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """A call in a function body or at module level, with the context rules ask about."""
+
+    call: Call
+    statement: bool = False
+    """The call is a whole expression statement (its result is dropped)."""
+    raised: bool = False
+    """The call is the operand of ``raise``."""
+    awaited: bool = False
+    trys: tuple[int, ...] = ()
+    """Indices (into ``FunctionFacts.trys``) of the ``try`` bodies enclosing the call."""
+    withs: tuple[Value, ...] = ()
+    """Context managers of the enclosing ``with`` statements, outermost first."""
+    in_handler: bool = False
+    in_loop: bool = False
+
+
+@dataclass(frozen=True)
+class Handler:
+    """One ``except`` clause."""
+
+    span: Span
+    try_index: int
+    types: tuple[Value, ...]
+    """The caught exception types; empty for a bare ``except:``."""
+    name: str | None
+    reraises: bool
+    """The handler body contains a ``raise`` statement (re-raise or a new exception)."""
+    exits: bool
+    """The handler body returns, or ends the job with ``sys.exit``/``os._exit``."""
+    logs_traceback: bool
+    """It logs with a traceback (``logger.exception``, ``exc_info=``, ``capture_exception``)."""
+    body_is_trivial: bool
+    """The body is only ``pass``, ``...``, ``continue`` or a docstring."""
+
+
+@dataclass(frozen=True)
+class TryBlock:
+    """A ``try`` statement: its handlers' indices and what its body raises directly."""
+
+    span: Span
+    handlers: tuple[int, ...]
+    raises: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class Raise:
+    value: Value | None
+    span: Span
+    trys: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class FunctionFacts:
+    """A function or method: its signature, decorators and a summary of its body."""
+
+    name: str
+    qualname: str
+    module: str
+    span: Span
+    is_async: bool
+    decorators: tuple[Value, ...]
+    decorator_spans: tuple[Span, ...]
+    params: tuple[str, ...]
+    defaults: tuple[tuple[str, Value], ...]
+    vararg: str | None
+    kwarg: str | None
+    calls: tuple[CallSite, ...]
+    trys: tuple[TryBlock, ...]
+    handlers: tuple[Handler, ...]
+    raises: tuple[Raise, ...]
+    returns: tuple[Value, ...]
+    locals: tuple[tuple[str, Value], ...]
+    nested: tuple[FunctionFacts, ...]
+    docstring: str | None
+    identifiers: frozenset[str] = frozenset()
+    """Every name and attribute name the body mentions (for counters, guards and markers)."""
+    class_name: str | None = None
+
+    def local(self, name: str) -> Value | None:
+        """The last value assigned to local ``name`` in the body, if any."""
+        for key, value in reversed(self.locals):
+            if key == name:
+                return value
+        return None
+
+    def default(self, name: str) -> Value | None:
+        for key, value in self.defaults:
+            if key == name:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class ClassFacts:
+    name: str
+    qualname: str
+    module: str
+    span: Span
+    bases: tuple[Value, ...]
+    keywords: tuple[tuple[str, Value], ...]
+    attrs: tuple[tuple[str, Value, Span], ...]
+    methods: tuple[FunctionFacts, ...]
+    inner: tuple[ClassFacts, ...]
+    decorators: tuple[Value, ...] = ()
+
+    def attr(self, name: str) -> tuple[Value, Span] | None:
+        for key, value, span in reversed(self.attrs):
+            if key == name:
+                return value, span
+        return None
+
+    def method(self, name: str) -> FunctionFacts | None:
+        for method in self.methods:
+            if method.name == name:
+                return method
+        return None
+
+    def inner_class(self, name: str) -> ClassFacts | None:
+        for cls in self.inner:
+            if cls.name == name:
+                return cls
+        return None
+
+
+@dataclass(frozen=True)
+class AttrAssign:
+    """``target.attr = value`` at module level (``app.conf.task_time_limit = 60``)."""
+
+    target: Value
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """Everything the project model needs from one module."""
+
+    path: str
+    module: str
+    is_package: bool
+    imports: tuple[tuple[str, str], ...]
+    star_imports: tuple[str, ...]
+    assigns: tuple[tuple[str, Value, Span], ...]
+    attr_assigns: tuple[AttrAssign, ...]
+    calls: tuple[CallSite, ...]
+    functions: tuple[FunctionFacts, ...]
+    classes: tuple[ClassFacts, ...]
+    upper_names: frozenset[str]
+    """UPPER_CASE attribute names and strings the module reads (settings it uses itself)."""
+    noqa: tuple[tuple[int, frozenset[str] | None], ...] = ()
+    pragmas: tuple[tuple[int, str], ...] = ()
+    lines: tuple[str, ...] = field(default=(), repr=False)
+    """Source lines, kept for fingerprints, ``--show-source`` and non-ASCII column conversion."""
+
+
+def span_of(node: ast.AST) -> Span:
+    line = getattr(node, "lineno", 0)
+    col = getattr(node, "col_offset", 0)
+    end_line = getattr(node, "end_lineno", None) or line
+    end_col = getattr(node, "end_col_offset", None)
+    return (line, col, end_line, col if end_col is None else end_col)
+
+
+def _bound_names(target: ast.AST) -> list[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for elt in target.elts for name in _bound_names(elt)]
+    if isinstance(target, ast.Starred):
+        return _bound_names(target.value)
+    return []
+
+
+_OPS: dict[type[ast.operator], str] = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Pow: "**",
+    ast.Mod: "%",
+}
+
+
+def fold(op: str, left: Value, right: Value) -> Value:
+    """Arithmetic on two known numbers; BinOp when an operand still needs resolving."""
+    numbers = (int, float)
+    if (
+        isinstance(left, numbers)
+        and isinstance(right, numbers)
+        and not isinstance(left, bool)
+        and not isinstance(right, bool)
+    ):
+        try:
+            if op == "+":
+                return left + right
+            if op == "-":
+                return left - right
+            if op == "*":
+                return left * right
+            if op == "/":
+                return left / right
+            if op == "//":
+                return left // right
+            if op == "%":
+                return left % right
+            if op == "**" and abs(right) < 64:
+                return left**right
+        except (ArithmeticError, ValueError):
+            return Unknown("arithmetic error")
+        return Unknown(f"unsupported arithmetic '{op}'")
+    if isinstance(left, Unknown):
+        return left
+    if isinstance(right, Unknown):
+        return right
+    if isinstance(left, str) and isinstance(right, str) and op == "+":
+        return left + right
+    return BinOp(op, left, right)
+
+
+class _Scope:
+    """Name resolution for one module, optionally inside a function."""
+
+    def __init__(
+        self,
+        module: str,
+        imports: dict[str, str],
+        module_names: set[str],
+        locals_: frozenset[str] = frozenset(),
+    ) -> None:
+        self.module = module
+        self.imports = imports
+        self.module_names = module_names
+        self.locals = locals_
+
+    def inner(self, locals_: frozenset[str]) -> _Scope:
+        return _Scope(self.module, self.imports, self.module_names, self.locals | locals_)
+
+    def name(self, ident: str) -> Value:
+        if ident in self.locals:
+            return Local(ident)
+        if ident in self.imports:
+            return Ref(self.imports[ident])
+        if ident in self.module_names:
+            return Ref(f"{self.module}.{ident}")
+        if ident in _BUILTINS:
+            return Ref(f"builtins.{ident}")
+        return Ref(f"{self.module}.{ident}")
+
+    def value(self, node: ast.expr | None) -> Value:
+        if node is None:
+            return None
+        if isinstance(node, ast.Constant):
+            constant = node.value
+            if constant is None or isinstance(constant, (bool, int, float, str)):
+                return constant
+            if constant is Ellipsis:
+                return Unknown("...")
+            return Unknown("bytes or complex constant")
+        if isinstance(node, ast.Name):
+            return self.name(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.value(node.value)
+            if isinstance(base, Ref):
+                return Ref(f"{base.name}.{node.attr}")
+            if isinstance(base, Local):
+                return Local(f"{base.name}.{node.attr}")
+            return Attr(base, node.attr)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            if any(isinstance(elt, ast.Starred) for elt in node.elts):
+                return Unknown("sequence built with *unpacking")
+            return Seq(tuple(self.value(elt) for elt in node.elts))
+        if isinstance(node, ast.Dict):
+            items: list[tuple[Value, Value]] = []
+            for key, val in zip(node.keys, node.values):
+                if key is None:
+                    return Unknown("dict built with **unpacking")
+                items.append((self.value(key), self.value(val)))
+            return Mapping(tuple(items))
+        if isinstance(node, ast.UnaryOp):
+            operand = self.value(node.operand)
+            if isinstance(node.op, ast.USub) and isinstance(operand, (int, float)):
+                return -operand
+            if isinstance(node.op, ast.Not) and isinstance(operand, (bool, int, str, type(None))):
+                return not operand
+            if isinstance(node.op, ast.USub):
+                return BinOp("*", -1, operand)
+            return Unknown("unary expression")
+        if isinstance(node, ast.BinOp):
+            op = _OPS.get(type(node.op))
+            if op is None:
+                return Unknown("unsupported operator")
+            return fold(op, self.value(node.left), self.value(node.right))
+        if isinstance(node, ast.Lambda):
+            body = node.body
+            if isinstance(body, ast.Constant):
+                return Lambda(self.value(body))
+            return Lambda(Unknown("lambda body is not a constant"))
+        if isinstance(node, ast.JoinedStr):
+            return Unknown("f-string")
+        if isinstance(node, ast.Subscript):
+            return Unknown("subscript")
+        if isinstance(node, ast.Await):
+            return self.value(node.value)
+        return Unknown(f"{type(node).__name__} expression")
+
+    def call(self, node: ast.Call) -> Call:
+        args: list[Value] = []
+        star_args: list[Value] = []
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                star_args.append(self.value(arg.value))
+            else:
+                args.append(self.value(arg))
+        kwargs: list[tuple[str, Value]] = []
+        spans: list[tuple[str, Span]] = []
+        star_kwargs: list[Value] = []
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                star_kwargs.append(self.value(keyword.value))
+            else:
+                kwargs.append((keyword.arg, self.value(keyword.value)))
+                spans.append((keyword.arg, span_of(keyword)))
+        return Call(
+            func=self.value(node.func),
+            args=tuple(args),
+            kwargs=tuple(kwargs),
+            star_args=tuple(star_args),
+            star_kwargs=tuple(star_kwargs),
+            span=span_of(node),
+            kwarg_spans=tuple(spans),
+        )
+
+
+def _is_trivial(body: list[ast.stmt]) -> bool:
+    for stmt in body:
+        if isinstance(stmt, (ast.Pass, ast.Continue)):
+            continue
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            continue
+        return False
+    return True
+
+
+def _logs_traceback(body: list[ast.stmt]) -> bool:
+    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if name in _LOGGING_TRACEBACK:
+            return True
+        for keyword in node.keywords:
+            if keyword.arg == "exc_info" and not (
+                isinstance(keyword.value, ast.Constant) and not keyword.value.value
+            ):
+                return True
+            if keyword.arg == "stack_info":
+                continue
+    return False
+
+
+def _exits(body: list[ast.stmt]) -> bool:
+    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+        if isinstance(node, ast.Return):
+            return True
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in {"exit", "_exit"}:
+                return True
+            if isinstance(func, ast.Name) and func.id == "exit":
+                return True
+    return False
+
+
+def _contains_raise(body: list[ast.stmt]) -> bool:
+    """A ``raise`` in the handler, not counting nested function definitions."""
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Raise):
+            return True
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def _local_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]:
+    """Parameters and every name the function body binds (its locals), skipping nested defs."""
+    names: set[str] = set()
+    arguments = node.args
+    for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]:
+        names.add(arg.arg)
+    if arguments.vararg:
+        names.add(arguments.vararg.arg)
+    if arguments.kwarg:
+        names.add(arguments.kwarg.arg)
+    declared_global: set[str] = set()
+    stack: list[ast.AST] = list(node.body)
+    while stack:
+        child = stack.pop()
+        if isinstance(child, (ast.Global, ast.Nonlocal)):
+            declared_global.update(child.names)
+        elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(child.name)
+            continue
+        elif isinstance(child, ast.Lambda):
+            continue
+        elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+            names.add(child.id)
+        elif isinstance(child, ast.ExceptHandler) and child.name:
+            names.add(child.name)
+        elif isinstance(child, (ast.Import, ast.ImportFrom)):
+            for alias in child.names:
+                names.add((alias.asname or alias.name).split(".")[0])
+        stack.extend(ast.iter_child_nodes(child))
+    return frozenset(names - declared_global)
+
+
+class _BodyWalker:
+    """Summarises one function body: calls with context, try/except structure, raises."""
+
+    def __init__(self, scope: _Scope) -> None:
+        self.scope = scope
+        self.calls: list[CallSite] = []
+        self.trys: list[TryBlock] = []
+        self.handlers: list[Handler] = []
+        self.raises: list[Raise] = []
+        self.returns: list[Value] = []
+        self.locals: list[tuple[str, Value]] = []
+        self.nested: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+        self._trys: tuple[int, ...] = ()
+        self._withs: tuple[Value, ...] = ()
+        self._in_handler = False
+        self._in_loop = False
+
+    def walk(self, body: list[ast.stmt]) -> None:
+        for stmt in body:
+            self.stmt(stmt)
+
+    def stmt(self, node: ast.stmt) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            self.nested.append(node)
+            for decorator in node.decorator_list:
+                self.expr(decorator)
+            return
+        if isinstance(node, ast.ClassDef):
+            return
+        if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            self.try_(node)  # type: ignore[arg-type]
+            return
+        if isinstance(node, (ast.With, ast.AsyncWith)):
+            managers = tuple(self.scope.value(item.context_expr) for item in node.items)
+            for item in node.items:
+                self.expr(item.context_expr)
+            saved = self._withs
+            self._withs = saved + managers
+            self.walk(node.body)
+            self._withs = saved
+            return
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+            if isinstance(node, ast.While):
+                self.expr(node.test)
+            else:
+                self.expr(node.iter)
+            saved_loop = self._in_loop
+            self._in_loop = True
+            self.walk(node.body)
+            self._in_loop = saved_loop
+            self.walk(node.orelse)
+            return
+        if isinstance(node, ast.Raise):
+            value = self.scope.value(node.exc) if node.exc is not None else None
+            self.raises.append(Raise(value, span_of(node), self._trys))
+            if isinstance(node.exc, ast.Call):
+                self.call(node.exc, raised=True)
+                self.args_of(node.exc)
+            elif node.exc is not None:
+                self.expr(node.exc)
+            if node.cause is not None:
+                self.expr(node.cause)
+            return
+        if isinstance(node, ast.Return):
+            self.returns.append(self.scope.value(node.value))
+            if node.value is not None:
+                self.expr(node.value)
+            return
+        if isinstance(node, ast.Expr):
+            value = node.value
+            awaited = isinstance(value, ast.Await)
+            inner = value.value if isinstance(value, ast.Await) else value
+            if isinstance(inner, ast.Call):
+                self.call(inner, statement=True, awaited=awaited)
+                self.args_of(inner)
+                return
+            self.expr(value)
+            return
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            target_nodes = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if node.value is not None:
+                value = self.scope.value(node.value)
+                for target in target_nodes:
+                    if isinstance(target, ast.Name):
+                        self.locals.append((target.id, value))
+                self.expr(node.value)
+            return
+        if isinstance(node, ast.If):
+            self.expr(node.test)
+            self.walk(node.body)
+            self.walk(node.orelse)
+            return
+        if isinstance(node, ast.Match):
+            self.expr(node.subject)
+            for case in node.cases:
+                self.walk(case.body)
+            return
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                self.expr(child)
+            elif isinstance(child, ast.stmt):
+                self.stmt(child)
+
+    def try_(self, node: ast.Try) -> None:
+        index = len(self.trys)
+        self.trys.append(TryBlock(span_of(node), (), ()))
+        saved = self._trys
+        self._trys = saved + (index,)
+        raises_before = len(self.raises)
+        self.walk(node.body)
+        self._trys = saved
+        body_raises = tuple(r.value for r in self.raises[raises_before:] if r.value is not None)
+        handler_indices: list[int] = []
+        for handler in node.handlers:
+            handler_indices.append(len(self.handlers))
+            types: tuple[Value, ...]
+            if handler.type is None:
+                types = ()
+            elif isinstance(handler.type, ast.Tuple):
+                types = tuple(self.scope.value(elt) for elt in handler.type.elts)
+            else:
+                types = (self.scope.value(handler.type),)
+            line = handler.lineno
+            col = handler.col_offset
+            self.handlers.append(
+                Handler(
+                    span=(line, col, line, col + len("except")),
+                    try_index=index,
+                    types=types,
+                    name=handler.name,
+                    reraises=_contains_raise(handler.body),
+                    exits=_exits(handler.body),
+                    logs_traceback=_logs_traceback(handler.body),
+                    body_is_trivial=_is_trivial(handler.body),
+                )
+            )
+            saved_handler = self._in_handler
+            self._in_handler = True
+            self.walk(handler.body)
+            self._in_handler = saved_handler
+        self.trys[index] = TryBlock(span_of(node), tuple(handler_indices), body_raises)
+        self.walk(node.orelse)
+        self.walk(node.finalbody)
+
+    def call(
+        self, node: ast.Call, statement: bool = False, raised: bool = False, awaited: bool = False
+    ) -> None:
+        self.calls.append(
+            CallSite(
+                call=self.scope.call(node),
+                statement=statement,
+                raised=raised,
+                awaited=awaited,
+                trys=self._trys,
+                withs=self._withs,
+                in_handler=self._in_handler,
+                in_loop=self._in_loop,
+            )
+        )
+
+    def args_of(self, node: ast.Call) -> None:
+        self.expr(node.func)
+        for arg in node.args:
+            self.expr(arg)
+        for keyword in node.keywords:
+            self.expr(keyword.value)
+
+    def expr(self, node: ast.expr) -> None:
+        """Record every call inside an expression, outermost first, skipping lambdas."""
+        stack: list[ast.AST] = [node]
+        while stack:
+            child = stack.pop()
+            if isinstance(child, ast.Lambda):
+                continue
+            if isinstance(child, ast.Await) and isinstance(child.value, ast.Call):
+                self.call(child.value, awaited=True)
+                stack.extend(reversed(list(ast.iter_child_nodes(child.value))))
+                continue
+            if isinstance(child, ast.Call):
+                self.call(child)
+            stack.extend(reversed(list(ast.iter_child_nodes(child))))
+
+
+class _ModuleExtractor:
+    def __init__(self, module: str, is_package: bool) -> None:
+        self.module = module
+        self.package = module if is_package else module.rpartition(".")[0]
+        self.imports: dict[str, str] = {}
+        self.star_imports: list[str] = []
+        self.module_names: set[str] = set()
+
+    def absolute(self, node: ast.ImportFrom) -> str:
+        if not node.level:
+            return node.module or ""
+        parts = self.package.split(".") if self.package else []
+        if node.level > 1:
+            parts = parts[: len(parts) - (node.level - 1)]
+        base = ".".join(parts)
+        if node.module:
+            return f"{base}.{node.module}" if base else node.module
+        return base
+
+    def collect_names(self, tree: ast.Module) -> None:
+        """First pass: imports and module-level bindings, so forward references resolve."""
+        for node in _module_statements(tree.body):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        self.imports[alias.asname] = alias.name
+                    else:
+                        top = alias.name.split(".")[0]
+                        self.imports[top] = top
+            elif isinstance(node, ast.ImportFrom):
+                source = self.absolute(node)
+                for alias in node.names:
+                    if alias.name == "*":
+                        self.star_imports.append(source)
+                    else:
+                        target = f"{source}.{alias.name}" if source else alias.name
+                        self.imports[alias.asname or alias.name] = target
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self.module_names.add(node.name)
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    self.module_names.update(_bound_names(target))
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                self.module_names.add(node.target.id)
+        for name in self.module_names:
+            self.imports.pop(name, None)
+
+    def extract(self, tree: ast.Module, path: str, is_package: bool) -> FileFacts:
+        self.collect_names(tree)
+        scope = _Scope(self.module, self.imports, self.module_names)
+        assigns: list[tuple[str, Value, Span]] = []
+        attr_assigns: list[AttrAssign] = []
+        calls: list[CallSite] = []
+        functions: list[FunctionFacts] = []
+        classes: list[ClassFacts] = []
+        seen: dict[str, Value] = {}
+        for node in _module_statements(tree.body):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                functions.append(self.function(node, scope, None))
+            elif isinstance(node, ast.ClassDef):
+                classes.append(self.class_(node, scope, node.name))
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                if node.value is None:
+                    continue
+                value = scope.value(node.value)
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name):
+                        previous = seen.get(target.id)
+                        if target.id in seen and previous != value:
+                            value_to_store: Value = Unknown("assigned more than once")
+                        else:
+                            value_to_store = value
+                        seen[target.id] = value
+                        assigns.append((target.id, value_to_store, span_of(node)))
+                    elif isinstance(target, ast.Attribute):
+                        attr_assigns.append(AttrAssign(scope.value(target), value, span_of(node)))
+                    elif isinstance(target, ast.Subscript):
+                        key = scope.value(target.slice)
+                        if isinstance(key, str):
+                            attr_assigns.append(
+                                AttrAssign(
+                                    Attr(scope.value(target.value), key), value, span_of(node)
+                                )
+                            )
+                    else:
+                        for name in _bound_names(target):
+                            assigns.append((name, Unknown("unpacked"), span_of(node)))
+                walker = _BodyWalker(scope)
+                walker.expr(node.value)
+                calls.extend(walker.calls)
+            elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+                assigns.append((node.target.id, Unknown("augmented assignment"), span_of(node)))
+            elif isinstance(node, ast.Expr):
+                walker = _BodyWalker(scope)
+                walker.stmt(node)
+                calls.extend(walker.calls)
+        return FileFacts(
+            path=path,
+            module=self.module,
+            is_package=is_package,
+            imports=tuple(sorted(self.imports.items())),
+            star_imports=tuple(self.star_imports),
+            assigns=tuple(assigns),
+            attr_assigns=tuple(attr_assigns),
+            calls=tuple(calls),
+            functions=tuple(functions),
+            classes=tuple(classes),
+            upper_names=_upper_names(tree),
+        )
+
+    def function(
+        self,
+        node: ast.FunctionDef | ast.AsyncFunctionDef,
+        scope: _Scope,
+        class_name: str | None,
+        prefix: str = "",
+    ) -> FunctionFacts:
+        inner = scope.inner(_local_names(node))
+        walker = _BodyWalker(inner)
+        walker.walk(node.body)
+        arguments = node.args
+        positional = [*arguments.posonlyargs, *arguments.args]
+        defaults: list[tuple[str, Value]] = []
+        for arg, default in zip(
+            positional[len(positional) - len(arguments.defaults) :], arguments.defaults
+        ):
+            defaults.append((arg.arg, scope.value(default)))
+        for arg, kw_default in zip(arguments.kwonlyargs, arguments.kw_defaults):
+            if kw_default is not None:
+                defaults.append((arg.arg, scope.value(kw_default)))
+        qualname = f"{prefix}{node.name}"
+        nested = tuple(
+            self.function(child, inner, None, prefix=f"{qualname}.<locals>.")
+            for child in walker.nested
+        )
+        decorator_values = tuple(scope.value(d) for d in node.decorator_list)
+        return FunctionFacts(
+            name=node.name,
+            qualname=qualname,
+            module=self.module,
+            span=_def_span(node),
+            is_async=isinstance(node, ast.AsyncFunctionDef),
+            decorators=decorator_values,
+            decorator_spans=tuple(span_of(d) for d in node.decorator_list),
+            params=tuple(arg.arg for arg in [*positional, *arguments.kwonlyargs]),
+            defaults=tuple(defaults),
+            vararg=arguments.vararg.arg if arguments.vararg else None,
+            kwarg=arguments.kwarg.arg if arguments.kwarg else None,
+            calls=tuple(walker.calls),
+            trys=tuple(walker.trys),
+            handlers=tuple(walker.handlers),
+            raises=tuple(walker.raises),
+            returns=tuple(walker.returns),
+            locals=tuple(walker.locals),
+            nested=nested,
+            docstring=_first_doc_line(node),
+            identifiers=_identifiers(node.body),
+            class_name=class_name,
+        )
+
+    def class_(self, node: ast.ClassDef, scope: _Scope, qualname: str) -> ClassFacts:
+        attrs: list[tuple[str, Value, Span]] = []
+        methods: list[FunctionFacts] = []
+        inner: list[ClassFacts] = []
+        for stmt in node.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                methods.append(self.function(stmt, scope, node.name, prefix=f"{qualname}."))
+            elif isinstance(stmt, ast.ClassDef):
+                inner.append(self.class_(stmt, scope, f"{qualname}.{stmt.name}"))
+            elif isinstance(stmt, ast.Assign):
+                value = scope.value(stmt.value)
+                for target in stmt.targets:
+                    if isinstance(target, ast.Name):
+                        attrs.append((target.id, value, span_of(stmt)))
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                if stmt.value is not None:
+                    attrs.append((stmt.target.id, scope.value(stmt.value), span_of(stmt)))
+        return ClassFacts(
+            name=node.name,
+            qualname=qualname,
+            module=self.module,
+            span=_def_span(node),
+            bases=tuple(scope.value(base) for base in node.bases),
+            keywords=tuple(
+                (kw.arg, scope.value(kw.value)) for kw in node.keywords if kw.arg is not None
+            ),
+            attrs=tuple(attrs),
+            methods=tuple(methods),
+            inner=tuple(inner),
+            decorators=tuple(scope.value(d) for d in node.decorator_list),
+        )
+
+
+def _identifiers(body: list[ast.stmt]) -> frozenset[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif (
+            isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 40
+        ):
+            names.add(node.value)
+    return frozenset(names)
+
+
+def _def_span(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> Span:
+    """The ``def``/``class`` keyword through the end of the name: where users look for the job."""
+    line = node.lineno
+    col = node.col_offset
+    keyword = "class " if isinstance(node, ast.ClassDef) else "def "
+    if isinstance(node, ast.AsyncFunctionDef):
+        keyword = "async def "
+    return (line, col, line, col + len(keyword) + len(node.name))
+
+
+def _first_doc_line(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    doc = ast.get_docstring(node, clean=True)
+    if not doc:
+        return None
+    return doc.strip().splitlines()[0]
+
+
+def _module_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Module-level statements, looking inside ``if``/``try``/``with`` blocks (not defs)."""
+    out: list[ast.stmt] = []
+    for node in body:
+        if isinstance(node, ast.If):
+            out.extend(_module_statements(node.body))
+            out.extend(_module_statements(node.orelse))
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            out.extend(_module_statements(node.body))  # type: ignore[attr-defined]
+            for handler in node.handlers:  # type: ignore[attr-defined]
+                out.extend(_module_statements(handler.body))
+            out.extend(_module_statements(node.orelse))  # type: ignore[attr-defined]
+            out.extend(_module_statements(node.finalbody))  # type: ignore[attr-defined]
+        elif isinstance(node, ast.With):
+            out.extend(_module_statements(node.body))
+        else:
+            out.append(node)
+    return out
+
+
+def _upper_names(tree: ast.Module) -> frozenset[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.ctx, ast.Load)
+            and node.attr.isupper()
+        ):
+            names.add(node.attr)
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and 2 < len(node.value) < 80
+            and node.value.isupper()
+            and node.value.replace("_", "").isalnum()
+        ):
+            names.add(node.value)
+    return frozenset(names)
+
+
+def extract(
+    tree: ast.Module,
+    path: str,
+    module: str,
+    is_package: bool,
+    lines: tuple[str, ...] = (),
+    noqa: dict[int, frozenset[str] | None] | None = None,
+    pragmas: dict[int, str] | None = None,
+) -> FileFacts:
+    """Facts of one parsed module.  ``module`` is its dotted import name."""
+    facts = _ModuleExtractor(module, is_package).extract(tree, path, is_package)
+    return FileFacts(
+        **{
+            **facts.__dict__,
+            "noqa": tuple(sorted((noqa or {}).items())),
+            "pragmas": tuple(sorted((pragmas or {}).items())),
+            "lines": lines,
+        }
+    )
+
+
+def all_functions(facts: FileFacts) -> list[FunctionFacts]:
+    """Top-level functions and methods of top-level classes (nested classes included)."""
+    out = list(facts.functions)
+    stack = list(facts.classes)
+    while stack:
+        cls = stack.pop()
+        out.extend(cls.methods)
+        stack.extend(cls.inner)
+    return out
+
+
+__all__ = [
+    "AttrAssign",
+    "CallSite",
+    "ClassFacts",
+    "FileFacts",
+    "FunctionFacts",
+    "Handler",
+    "Raise",
+    "TryBlock",
+    "all_functions",
+    "extract",
+    "span_of",
+]

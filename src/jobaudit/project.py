@@ -1,0 +1,222 @@
+"""The project model: the reduce step over every file's facts.
+
+It resolves names across modules, finds the jobs and their call sites, reads
+framework configuration (Django settings, ``app.conf``, worker settings) and
+gives each job its effective ``JobPolicy``.  Rules read only this model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from jobaudit.deploy import WorkerOptions
+from jobaudit.discovery import Discovery, EnqueueSite
+from jobaudit.facts import FileFacts, FunctionFacts
+from jobaudit.frameworks import build_frameworks
+from jobaudit.model import Job, Location
+from jobaudit.symbols import Assigned, External, ProjectFunction, Resolver
+from jobaudit.values import Call, Local, Ref, Value, dotted
+
+if TYPE_CHECKING:
+    from jobaudit.config import Config
+    from jobaudit.frameworks.base import Framework
+    from jobaudit.frameworks.custom import Custom
+
+BODY_DEPTH = 2
+"""How many calls deep a job's body follows the project's own functions (principle 3)."""
+
+
+@dataclass(frozen=True)
+class BodyFunction:
+    """A function that runs as part of a job: the job itself or a helper it calls."""
+
+    facts: FunctionFacts
+    path: str
+    depth: int
+    via: tuple[str, ...]
+    """The chain of calls from the job, for messages (``sync_orders → _post``)."""
+
+
+@dataclass(frozen=True)
+class SettingValue:
+    """A configuration key found in a settings module or ``app.conf``."""
+
+    value: Value
+    source: str
+    location: Location
+
+
+class Settings:
+    """The assignments of one settings module, following ``from .base import *``."""
+
+    def __init__(self, resolver: Resolver, module: str) -> None:
+        self.module = module
+        self.values: dict[str, SettingValue] = {}
+        self.incomplete: str | None = None
+        self._load(resolver, module, set())
+
+    def _load(self, resolver: Resolver, module: str, seen: set[str]) -> None:
+        if module in seen:
+            return
+        seen.add(module)
+        facts = resolver.modules.get(module)
+        if facts is None:
+            self.incomplete = f"settings module '{module}' is not in the scanned files"
+            return
+        for star in facts.star_imports:
+            if star in resolver.modules:
+                self._load(resolver, star, seen)
+            else:
+                self.incomplete = f"'{module}' imports * from '{star}', which was not scanned"
+        short = module.rpartition(".")[2]
+        for name, value, span in facts.assigns:
+            self.values[name] = SettingValue(
+                resolver.evaluate(value), f"{short}.{name}", Location(facts.path, span)
+            )
+
+    def get(self, name: str) -> SettingValue | None:
+        return self.values.get(name)
+
+
+def is_test_path(relpath: str, patterns: Sequence[str]) -> bool:
+    """Test files (option ``test-paths``): jobs they define are not the project's jobs."""
+    parts = PurePosixPath(relpath).parts
+    for pattern in patterns:
+        if "/" in pattern.strip("/"):
+            if fnmatch(relpath, pattern) or relpath.startswith(pattern.rstrip("/") + "/"):
+                return True
+            continue
+        if any(fnmatch(part, pattern) for part in parts[:-1]):
+            return True
+        if parts and fnmatch(parts[-1], pattern):
+            return True
+    return False
+
+
+class Project:
+    def __init__(
+        self, files: list[FileFacts], config: Config, worker_options: WorkerOptions | None = None
+    ) -> None:
+        self.config = config
+        self.worker_options: WorkerOptions = worker_options or {}
+        self.resolver = Resolver(files)
+        self.frameworks: list[Framework] = build_frameworks(config)
+        self.custom: Custom | None = next(
+            (f for f in self.frameworks if f.name == "custom"),
+            None,  # type: ignore[misc]
+        )
+        self._settings: dict[str, Settings] = {}
+        discovery = Discovery(self)
+        self.jobs: list[Job] = [
+            job for job in discovery.run() if not is_test_path(job.path, config.test_paths)
+        ]
+        self.sites: list[EnqueueSite] = discovery.enqueue_sites(self.jobs)
+        for framework in self.frameworks:
+            framework.prepare(self)
+        for job in self.jobs:
+            job.policy = self.framework_of(job).policy(job, self)
+
+    # -- frameworks ----------------------------------------------------------------------
+
+    def framework(self, name: str) -> Framework | None:
+        return next((f for f in self.frameworks if f.name == name), None)
+
+    def framework_of(self, job: Job) -> Framework:
+        framework = self.framework(job.framework)
+        assert framework is not None, job.framework
+        return framework
+
+    def jobs_of(self, framework: str) -> list[Job]:
+        return [job for job in self.jobs if job.framework == framework]
+
+    def sites_of(self, job: Job) -> list[EnqueueSite]:
+        return [site for site in self.sites if site.job is job]
+
+    # -- settings ------------------------------------------------------------------------
+
+    def settings(self, module: str) -> Settings:
+        if module not in self._settings:
+            self._settings[module] = Settings(self.resolver, module)
+        return self._settings[module]
+
+    def django_settings_modules(self) -> list[str]:
+        """Where Django settings live: configuration, then ``DJANGO_SETTINGS_MODULE`` defaults."""
+        if self.config.settings_modules:
+            return list(self.config.settings_modules)
+        found: list[str] = []
+        for facts in self.resolver.modules.values():
+            for site in facts.calls:
+                call = site.call
+                name = dotted(call.func) or ""
+                if not name.endswith(("environ.setdefault", "environ.__setitem__")):
+                    continue
+                if len(call.args) == 2 and call.args[0] == "DJANGO_SETTINGS_MODULE":
+                    module = call.args[1]
+                    if isinstance(module, str) and module not in found:
+                        found.append(module)
+        return found
+
+    def reads_setting(self, name: str) -> bool:
+        """Whether the project's own code reads a setting (so it is not a framework typo)."""
+        return any(name in facts.upper_names for facts in self.resolver.modules.values())
+
+    # -- job bodies ----------------------------------------------------------------------
+
+    def body(self, job: Job, depth: int = BODY_DEPTH) -> list[BodyFunction]:
+        """The job function and the project functions it calls, ``depth`` calls deep."""
+        out = [BodyFunction(job.function, job.path, 0, (job.function.name,))]
+        seen = {(job.module, job.function.qualname)}
+        frontier = [out[0]]
+        for level in range(1, depth + 1):
+            next_frontier: list[BodyFunction] = []
+            for current in frontier:
+                for site in current.facts.calls:
+                    callee = self.callee(site.call, current.facts, job)
+                    if callee is None:
+                        continue
+                    key = (callee.facts.module, callee.facts.qualname)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    found = BodyFunction(
+                        callee.facts, callee.path, level, current.via + (callee.facts.name,)
+                    )
+                    out.append(found)
+                    next_frontier.append(found)
+            frontier = next_frontier
+        return out
+
+    def callee(self, call: Call, caller: FunctionFacts, job: Job) -> ProjectFunction | None:
+        """The project function a call runs, when it can be resolved by name."""
+        func = call.func
+        if isinstance(func, Ref):
+            symbol = self.resolver.lookup(func.name)
+            if isinstance(symbol, ProjectFunction) and not self.is_job_function(symbol.facts):
+                return symbol
+            return None
+        if isinstance(func, Local) and func.name.startswith("self.") and job.cls is not None:
+            method = func.name[5:]
+            if "." in method:
+                return None
+            from jobaudit.symbols import ProjectClass
+
+            member = self.resolver.class_member(ProjectClass(job.cls, job.path), method)
+            return member if isinstance(member, ProjectFunction) else None
+        return None
+
+    def is_job_function(self, function: FunctionFacts) -> bool:
+        return any(job.function is function for job in self.jobs)
+
+    def external_name(self, value: Value) -> str | None:
+        """The external dotted name a value denotes (``requests.post``), following aliases."""
+        if isinstance(value, Ref):
+            symbol = self.resolver.lookup(value.name)
+            if isinstance(symbol, External):
+                return symbol.name
+            if isinstance(symbol, Assigned) and isinstance(symbol.value, Ref):
+                return self.external_name(symbol.value)
+        return None

@@ -1,0 +1,60 @@
+"""``--format json``: the documented, stable machine interface of ``check`` (docs/usage.md)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jobaudit import __version__
+from jobaudit.engine import Result
+from jobaudit.report.common import level_counts, place
+
+
+def findings_document(result: Result) -> dict[str, Any]:
+    findings = []
+    for finding in result.findings:
+        placed = place(result, finding)
+        findings.append(
+            {
+                "code": finding.code,
+                "name": finding.name,
+                "level": finding.level,
+                "message": finding.message,
+                "path": finding.path,
+                "line": placed.line,
+                "column": placed.column,
+                "end_line": placed.end_line,
+                "end_column": placed.end_column,
+                "job": finding.job,
+                "related": [
+                    {
+                        "path": related.location.path,
+                        "line": related.location.span[0],
+                        "message": related.message,
+                    }
+                    for related in finding.related
+                ],
+            }
+        )
+    counts = level_counts(result.findings)
+    return {
+        "version": __version__,
+        "findings": findings,
+        "notices": [
+            {"path": notice.path, "line": notice.line or None, "reason": notice.reason}
+            for notice in result.notices
+        ],
+        "summary": {
+            "files": result.files,
+            "jobs": len(result.jobs),
+            "findings": len(result.findings),
+            "errors": counts["error"],
+            "warnings": counts["warning"],
+            "notes": counts["note"],
+            "suppressed": result.suppressed,
+        },
+    }
+
+
+def render(result: Result) -> str:
+    return json.dumps(findings_document(result), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,64 @@
+"""The human output of ``jobaudit check``: one line per finding, ruff style, then a summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import click
+
+from jobaudit.engine import Result
+from jobaudit.report.common import level_counts, place, plural
+
+COLORS = {"error": "red", "warning": "yellow", "note": "cyan"}
+
+
+def render(result: Result, color: bool, statistics: bool = False, show_source: bool = False) -> str:
+    lines: list[str] = []
+    for finding in result.findings:
+        placed = place(result, finding)
+        location = f"{finding.path}:{placed.line}:{placed.column}:"
+        code = (
+            click.style(finding.code, fg=COLORS[finding.level], bold=True)
+            if color
+            else finding.code
+        )
+        level = click.style(finding.level, fg=COLORS[finding.level]) if color else finding.level
+        lines.append(
+            f"{click.style(location, bold=True) if color else location} {code} [{level}] {finding.message}"
+        )
+        if show_source:
+            facts = result.project.resolver.facts_by_path.get(finding.path)
+            if facts is not None and 0 < finding.line <= len(facts.lines):
+                source = facts.lines[finding.line - 1]
+                lines.append(f"    {source}")
+                lines.append("    " + " " * (placed.column - 1) + "^")
+            for related in finding.related:
+                where = f"{related.location.path}:{related.location.span[0]}"
+                lines.append(f"    note: {where}: {related.message}")
+    if statistics and result.findings:
+        counts = Counter((f.code, f.name, f.level) for f in result.findings)
+        lines.append("")
+        for (code, name, level), count in sorted(counts.items()):
+            lines.append(f"{count:>5}  {code}  {name} [{level}]")
+    lines.append(summary(result))
+    return "\n".join(lines) + "\n"
+
+
+def summary(result: Result) -> str:
+    jobs = plural(len(result.jobs), "job")
+    files = plural(result.files, "file")
+    if not result.findings:
+        return f"All checks passed: {jobs} in {files}."
+    counts = level_counts(result.findings)
+    parts = [
+        plural(counts[level], level) for level in ("error", "warning", "note") if counts[level]
+    ]
+    return f"Found {plural(len(result.findings), 'finding')} ({', '.join(parts)}) in {jobs} across {files}."
+
+
+def notices(result: Result) -> list[str]:
+    out: list[str] = []
+    for notice in result.notices:
+        where = f"{notice.path}:{notice.line}" if notice.line else notice.path
+        out.append(f"jobaudit: {where}: {notice.reason}" if where else f"jobaudit: {notice.reason}")
+    return out

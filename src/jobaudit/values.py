@@ -1,0 +1,154 @@
+"""Static values: what an expression in analysed code is known to be, without running it.
+
+Facts hold expressions as these small, picklable values instead of ast nodes so
+that the per-file step can be cached and the project step can resolve names
+across modules.  Anything jobaudit cannot know statically is ``Unknown`` with a
+reason, which is what keeps rules silent instead of guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+Span = tuple[int, int, int, int]
+"""(line, column, end line, end column): 1-based lines, 0-based UTF-8 byte columns, as ast gives them."""
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A value that cannot be resolved statically; ``reason`` is shown to users."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A module-level name, qualified by where it was imported from or defined.
+
+    ``Ref("celery.shared_task")`` or ``Ref("myapp.settings.TIMEOUT")``; the
+    project model follows it to its definition.
+    """
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Local:
+    """A name bound inside a function (a parameter or a local variable)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Attr:
+    """Attribute access on a value that is not a plain dotted module path, e.g. ``Celery(...).conf``."""
+
+    base: Value
+    name: str
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call expression: ``func(*args, **kwargs)``."""
+
+    func: Value
+    args: tuple[Value, ...] = ()
+    kwargs: tuple[tuple[str, Value], ...] = ()
+    star_args: tuple[Value, ...] = ()
+    star_kwargs: tuple[Value, ...] = ()
+    span: Span = (0, 0, 0, 0)
+    kwarg_spans: tuple[tuple[str, Span], ...] = ()
+
+    def kwarg(self, name: str) -> Value | None:
+        """The value passed as keyword ``name``, or None when it was not passed."""
+        for key, value in self.kwargs:
+            if key == name:
+                return value
+        return None
+
+    def kwarg_span(self, name: str) -> Span | None:
+        """Where keyword ``name`` was written (recorded in ``kwarg_spans``)."""
+        return dict(self.kwarg_spans).get(name)
+
+
+@dataclass(frozen=True)
+class Seq:
+    """A list, tuple or set display."""
+
+    items: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A dict display with static keys (a non-static key makes the whole dict Unknown)."""
+
+    items: tuple[tuple[Value, Value], ...]
+
+    def get(self, key: object) -> Value | None:
+        for k, v in self.items:
+            if k == key:
+                return v
+        return None
+
+
+@dataclass(frozen=True)
+class BinOp:
+    """An arithmetic expression whose operands need name resolution first (``60 * MINUTES``)."""
+
+    op: str
+    left: Value
+    right: Value
+
+
+@dataclass(frozen=True)
+class Lambda:
+    """A lambda; ``constant`` is its body when that is a constant (``lambda r, e: True``)."""
+
+    constant: Value
+
+
+Value = Union[
+    None, bool, int, float, str, Unknown, Ref, Local, Attr, Call, Seq, Mapping, BinOp, Lambda
+]
+
+NUMBER = (int, float)
+
+
+def is_number(value: Value) -> bool:
+    """True for int and float but not bool, which Python counts as an int."""
+    return isinstance(value, NUMBER) and not isinstance(value, bool)
+
+
+def dotted(value: Value) -> str | None:
+    """The dotted name a value spells, for names, attributes of names and locals."""
+    if isinstance(value, Ref):
+        return value.name
+    if isinstance(value, Local):
+        return value.name
+    if isinstance(value, Attr):
+        base = dotted(value.base)
+        return f"{base}.{value.name}" if base else None
+    return None
+
+
+def render(value: Value) -> str:
+    """A short source-like rendering for messages (``(Exception,)``, ``None``, ``app.task``)."""
+    if isinstance(value, Unknown):
+        return "<unknown>"
+    if isinstance(value, (Ref, Local)):
+        return value.name.rsplit(".", 1)[-1] if isinstance(value, Ref) else value.name
+    if isinstance(value, Attr):
+        return f"{render(value.base)}.{value.name}"
+    if isinstance(value, Call):
+        return f"{render(value.func)}(...)"
+    if isinstance(value, Seq):
+        inner = ", ".join(render(item) for item in value.items)
+        return f"({inner},)" if len(value.items) == 1 else f"({inner})"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{render(k)}: {render(v)}" for k, v in value.items) + "}"
+    if isinstance(value, BinOp):
+        return f"{render(value.left)} {value.op} {render(value.right)}"
+    if isinstance(value, Lambda):
+        return "lambda"
+    return repr(value)
