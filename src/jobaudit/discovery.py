@@ -58,6 +58,8 @@ class Match:
     options: tuple[Option, ...]
     declaration: str
     app: str | None = None
+    origin: str = ""
+    """The framework's own decorator this resolves to (``celery.shared_task``, ``celery.Celery.task``)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class Discovery:
             base.options + positional + site_options,
             base.declaration,
             base.app,
+            base.origin,
         )
 
     def _match_symbol(
@@ -119,9 +122,9 @@ class Discovery:
         if isinstance(symbol, External):
             for framework in self.project.frameworks:
                 if symbol.name in framework.decorators:
-                    return Match(framework, (), f"@{render(target)}")
+                    return Match(framework, (), f"@{render(target)}", origin=symbol.name)
             if custom is not None and symbol.name in custom.decorator_names:
-                return Match(custom, (), f"@{render(target)}")
+                return Match(custom, (), f"@{render(target)}", origin=symbol.name)
             return None
         if isinstance(symbol, InstanceAttr):
             for framework in self.project.frameworks:
@@ -129,7 +132,8 @@ class Discovery:
                     app = None
                     if symbol.instance is not None:
                         app = f"{symbol.instance.module}.{symbol.instance.name}"
-                    return Match(framework, (), f"@{render(target)}", app)
+                    origin = f"{symbol.cls}.{'.'.join(symbol.attrs)}"
+                    return Match(framework, (), f"@{render(target)}", app, origin)
             return None
         if custom is not None and name in custom.decorator_names:
             return Match(custom, (), f"@{render(target)}")
@@ -145,7 +149,9 @@ class Discovery:
             for base in self.resolver.external_bases(symbol):
                 for framework in self.project.frameworks:
                     if base in framework.decorators:
-                        return Match(framework, (), f"@{render(target)} (subclass of {base})")
+                        return Match(
+                            framework, (), f"@{render(target)} (subclass of {base})", origin=base
+                        )
             return None
         if isinstance(symbol, Assigned):
             return self._partial(symbol, depth + 1)
@@ -162,8 +168,9 @@ class Discovery:
         if inner is None:
             return None
         fixed = self._call_options(value, symbol.path, f"functools.partial '{symbol.name}'")
+        declaration = f"@{symbol.name} (functools.partial of {inner.origin})"
         return _Wrapper(
-            Match(inner.framework, inner.options + fixed, inner.declaration, inner.app),
+            Match(inner.framework, inner.options + fixed, declaration, inner.app, inner.origin),
             symbol.name,
             passthrough=True,
         )
@@ -223,8 +230,9 @@ class Discovery:
         inner = Match(
             base.framework,
             base.options + tuple(fixed),
-            f"@{outer.qualname} (wraps {base.declaration})",
+            f"@{outer.qualname} (project wrapper of {base.origin})",
             base.app,
+            base.origin,
         )
         return _Wrapper(inner, outer.qualname, params, passthrough, tuple(defaults))
 

@@ -336,6 +336,8 @@ class _Scope:
         if isinstance(node, ast.JoinedStr):
             return Unknown("f-string")
         if isinstance(node, ast.Subscript):
+            if self.value(node.value) == Ref("os.environ"):
+                return Unknown("read from the environment at run time")
             return Unknown("subscript")
         if isinstance(node, ast.Await):
             return self.value(node.value)
@@ -367,6 +369,17 @@ class _Scope:
             span=span_of(node),
             kwarg_spans=tuple(spans),
         )
+
+
+def _handler_types(node: ast.expr | None) -> list[ast.expr]:
+    """``except (A, B)`` and the ``except A | B`` that down-levelled ``except A, B:`` becomes."""
+    if node is None:
+        return []
+    if isinstance(node, ast.Tuple):
+        return [t for elt in node.elts for t in _handler_types(elt)]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _handler_types(node.left) + _handler_types(node.right)
+    return [node]
 
 
 def _is_trivial(body: list[ast.stmt]) -> bool:
@@ -524,14 +537,14 @@ class _BodyWalker:
                 self.expr(node.value)
             return
         if isinstance(node, ast.Expr):
-            value = node.value
-            awaited = isinstance(value, ast.Await)
-            inner = value.value if isinstance(value, ast.Await) else value
+            expression = node.value
+            awaited = isinstance(expression, ast.Await)
+            inner = expression.value if isinstance(expression, ast.Await) else expression
             if isinstance(inner, ast.Call):
                 self.call(inner, statement=True, awaited=awaited)
                 self.args_of(inner)
                 return
-            self.expr(value)
+            self.expr(expression)
             return
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
             target_nodes = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -570,13 +583,7 @@ class _BodyWalker:
         handler_indices: list[int] = []
         for handler in node.handlers:
             handler_indices.append(len(self.handlers))
-            types: tuple[Value, ...]
-            if handler.type is None:
-                types = ()
-            elif isinstance(handler.type, ast.Tuple):
-                types = tuple(self.scope.value(elt) for elt in handler.type.elts)
-            else:
-                types = (self.scope.value(handler.type),)
+            types = tuple(self.scope.value(t) for t in _handler_types(handler.type))
             line = handler.lineno
             col = handler.col_offset
             self.handlers.append(
@@ -673,8 +680,8 @@ class _ModuleExtractor:
                     if alias.name == "*":
                         self.star_imports.append(source)
                     else:
-                        target = f"{source}.{alias.name}" if source else alias.name
-                        self.imports[alias.asname or alias.name] = target
+                        dotted_name = f"{source}.{alias.name}" if source else alias.name
+                        self.imports[alias.asname or alias.name] = dotted_name
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 self.module_names.add(node.name)
             elif isinstance(node, ast.Assign):

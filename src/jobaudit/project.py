@@ -17,6 +17,7 @@ from jobaudit.deploy import WorkerOptions
 from jobaudit.discovery import Discovery, EnqueueSite
 from jobaudit.facts import FileFacts, FunctionFacts
 from jobaudit.frameworks import build_frameworks
+from jobaudit.frameworks.custom import Custom
 from jobaudit.model import Job, Location
 from jobaudit.symbols import Assigned, External, ProjectFunction, Resolver
 from jobaudit.values import Call, Local, Ref, Value, dotted
@@ -24,7 +25,6 @@ from jobaudit.values import Call, Local, Ref, Value, dotted
 if TYPE_CHECKING:
     from jobaudit.config import Config
     from jobaudit.frameworks.base import Framework
-    from jobaudit.frameworks.custom import Custom
 
 BODY_DEPTH = 2
 """How many calls deep a job's body follows the project's own functions (principle 3)."""
@@ -106,8 +106,7 @@ class Project:
         self.resolver = Resolver(files)
         self.frameworks: list[Framework] = build_frameworks(config)
         self.custom: Custom | None = next(
-            (f for f in self.frameworks if f.name == "custom"),
-            None,  # type: ignore[misc]
+            (f for f in self.frameworks if isinstance(f, Custom)), None
         )
         self._settings: dict[str, Settings] = {}
         discovery = Discovery(self)

@@ -12,10 +12,12 @@ import ast
 import io
 import re
 import tokenize
+import sys
 import warnings
 from dataclasses import dataclass
 
 from jobaudit.files import SourceFile
+from jobaudit.downlevel import downlevel
 from jobaudit.notices import Notice
 
 __all__ = [
@@ -94,13 +96,15 @@ def parse_source(text: str, filename: str) -> ParsedSource:
     if "\x00" in text:
         raise SourceError("contains NUL bytes (binary file?)", _line_of(text, text.index("\x00")))
     try:
-        with warnings.catch_warnings():
-            # Invalid escape sequences and the like in analysed code are not
-            # the user's concern here and must not be printed on stderr.
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text, filename=filename)
+        tree = _parse(text, filename)
     except SyntaxError as exc:
-        raise SourceError(_syntax_reason(exc), exc.lineno or 0) from None
+        copy = downlevel(text)
+        try:
+            if copy is None:
+                raise exc
+            tree = _parse(copy, filename)
+        except SyntaxError:
+            raise SourceError(_syntax_reason(exc), exc.lineno or 0) from None
     except RecursionError:
         raise SourceError("too deeply nested for Python's parser (RecursionError)") from None
     except MemoryError:
@@ -109,6 +113,14 @@ def parse_source(text: str, filename: str) -> ParsedSource:
         ) from None
     noqa, pragmas = _suppressions(text)
     return ParsedSource(text=text, tree=tree, lines=_split_lines(text), noqa=noqa, pragmas=pragmas)
+
+
+def _parse(text: str, filename: str) -> ast.Module:
+    with warnings.catch_warnings():
+        # Invalid escape sequences and the like in analysed code are not
+        # the user's concern here and must not be printed on stderr.
+        warnings.simplefilter("ignore")
+        return ast.parse(text, filename=filename)
 
 
 def load_source(file: SourceFile) -> ParsedSource | Notice:
@@ -194,7 +206,14 @@ def _syntax_reason(exc: SyntaxError) -> str:
         position = (
             f" (line {exc.lineno}, column {exc.offset})" if exc.offset else f" (line {exc.lineno})"
         )
-    return f"syntax error: {exc.msg}{position}"
+    newer = ""
+    if sys.version_info < (3, 14):
+        running = f"{sys.version_info.major}.{sys.version_info.minor}"
+        newer = (
+            f"; if the file is valid Python newer than {running}, run jobaudit "
+            f"with that Python"
+        )
+    return f"syntax error: {exc.msg}{position}{newer}"
 
 
 def _line_of(text: str, index: int) -> int:

@@ -9,7 +9,7 @@ reason, which is what keeps rules silent instead of guessing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import TypeAlias
 
 Span = tuple[int, int, int, int]
 """(line, column, end line, end column): 1-based lines, 0-based UTF-8 byte columns, as ast gives them."""
@@ -42,7 +42,7 @@ class Local:
 
 @dataclass(frozen=True)
 class Attr:
-    """Attribute access on a value that is not a plain dotted module path, e.g. ``Celery(...).conf``."""
+    """Attribute access on a value that is not a dotted module path: ``Celery(...).conf``."""
 
     base: Value
     name: str
@@ -108,9 +108,10 @@ class Lambda:
     constant: Value
 
 
-Value = Union[
-    None, bool, int, float, str, Unknown, Ref, Local, Attr, Call, Seq, Mapping, BinOp, Lambda
-]
+Value: TypeAlias = (
+    "None | bool | int | float | str | Unknown | Ref | Local | Attr | Call | Seq | Mapping | BinOp"
+    " | Lambda"
+)
 
 NUMBER = (int, float)
 
