@@ -39,7 +39,12 @@ class Result:
 
 
 class ModuleNamer:
-    """Dotted module names from paths: the package chain of ``__init__.py`` files."""
+    """Dotted module names from paths: the package chain of ``__init__.py`` files.
+
+    A folder without ``__init__.py`` inside a package is a namespace package
+    (saleor keeps data-migration tasks in ``order/migrations/tasks/``), so the
+    chain goes on through it while the folder above is a package.
+    """
 
     def __init__(self) -> None:
         self._is_package: dict[Path, bool] = {}
@@ -55,7 +60,9 @@ class ModuleNamer:
         is_package = path.name == "__init__.py"
         parts: list[str] = [] if is_package else [path.stem]
         directory = path.parent
-        while self._package(directory):
+        while self._package(directory) or (
+            directory.parent != directory and self._package(directory.parent)
+        ):
             parts.insert(0, directory.name)
             if directory.parent == directory:
                 break

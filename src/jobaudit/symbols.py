@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from jobaudit.facts import ClassFacts, FileFacts, FunctionFacts, fold
-from jobaudit.values import Attr, BinOp, Call, Local, Ref, Seq, Span, Unknown, Value
+from jobaudit.values import Attr, BinOp, Call, Local, Ref, Seq, Span, Unknown, Value, render
 
 _MAX_DEPTH = 12
 
@@ -362,6 +362,8 @@ def seconds(value: Value) -> float | Unknown | None:
                 return Unknown("timedelta with a computed argument")
             total += arg * units[key]
         return total
+    if isinstance(value, Call):
+        return Unknown(f"computed at run time by {render(value.func)}()")
     return Unknown("not a constant duration")
 
 

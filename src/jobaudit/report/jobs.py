@@ -102,7 +102,9 @@ def render_text(jobs: list[Job]) -> str:
         for key in POLICY_KEYS:
             resolved: Resolved = getattr(job.policy, key)
             value = text_value(key, resolved)
-            source = resolved.source if resolved.known else f"unknown: {resolved.reason}"
+            source = (
+                resolved.source if resolved.known else f"{resolved.source}: {resolved.reason}"
+            )
             lines.append(f"    {LABELS[key]:<13} {value:<28} {source}")
         lines.append("")
     counts: dict[str, int] = {}
