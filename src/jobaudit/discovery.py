@@ -10,7 +10,7 @@ targets (function objects and dotted strings), or ``[tool.jobaudit.custom]``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from jobaudit.facts import CallSite, ClassFacts, FileFacts, FunctionFacts
@@ -23,7 +23,7 @@ from jobaudit.symbols import (
     ProjectFunction,
     Symbol,
 )
-from jobaudit.values import Call, Local, Ref, Seq, Span, Unknown, Value, dotted, render
+from jobaudit.values import Attr, Call, Local, Ref, Seq, Span, Unknown, Value, dotted, render
 
 if TYPE_CHECKING:
     from jobaudit.frameworks.base import Framework
@@ -73,6 +73,9 @@ class _Wrapper:
     passthrough: bool = False
     """The wrapper's ``**kwargs`` reach the framework decorator."""
     defaults: tuple[Option, ...] = ()
+    positional: int | None = None
+    """For a ``functools.partial``: how many positional arguments it fixes; the
+    decorator's own positional arguments continue after them."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ class Discovery:
             return None
         if isinstance(base, _Wrapper):
             return self._apply_wrapper(base, call, path)
-        positional = self._positional(base.framework, symbol, call, path)
+        positional = self._positional(base.framework, base.origin, call, path)
         return Match(
             base.framework,
             base.options + positional + site_options,
@@ -173,6 +176,7 @@ class Discovery:
             Match(inner.framework, inner.options + fixed, declaration, inner.app, inner.origin),
             symbol.name,
             passthrough=True,
+            positional=len(value.args) - 1,
         )
 
     def wrapper(self, symbol: ProjectFunction, depth: int = 1) -> _Wrapper | None:
@@ -242,6 +246,12 @@ class Discovery:
         for default in wrapper.defaults:
             if default.name not in given:
                 options.append(default)
+        if call is not None and wrapper.positional is not None:
+            framework = wrapper.inner.framework
+            key = framework.decorator_key(wrapper.inner.origin)
+            names = framework.positional_options.get(key, ())[wrapper.positional :]
+            for option, value in zip(names, call.args, strict=False):
+                options.append(self._option(option, value, "task option", path, call.span))
         if call is not None:
             for key, value in call.kwargs:
                 if key in wrapper.params:
@@ -261,19 +271,15 @@ class Discovery:
         )
 
     def _positional(
-        self, framework: Framework, symbol: Symbol, call: Call | None, path: str
+        self, framework: Framework, origin: str, call: Call | None, path: str
     ) -> tuple[Option, ...]:
+        """Positional decorator arguments named after the framework decorator ``origin``."""
         if call is None or not call.args:
             return ()
-        name = (
-            symbol.name
-            if isinstance(symbol, External)
-            else ".".join(getattr(symbol, "attrs", ()) or ("",))
-        )
-        names = framework.positional_options.get(framework.decorator_key(name), ())
+        names = framework.positional_options.get(framework.decorator_key(origin), ())
         return tuple(
             self._option(option, value, "task option", path, value_span(value, call))
-            for option, value in zip(names, call.args)
+            for option, value in zip(names, call.args, strict=False)
         )
 
     def _call_options(self, call: Call, path: str, source: str) -> tuple[Option, ...]:
@@ -300,6 +306,8 @@ class Discovery:
                 for method in cls.methods:
                     self._decorated(facts, method, cls, jobs)
                 self._class_job(facts, cls, jobs)
+            for _, value, span in facts.assigns:
+                self._declared_by_call(facts, value, span, jobs)
         for framework in self.project.frameworks:
             registrar = getattr(framework, "registered_jobs", None)
             if registrar is None:
@@ -323,6 +331,26 @@ class Discovery:
             job = self.make_job(facts, function, match, Location(facts.path, span))
             jobs[(facts.module, function.qualname)] = job
             return
+
+    def _declared_by_call(
+        self, facts: FileFacts, value: Value, span: Span, jobs: dict[tuple[str, str], Job]
+    ) -> None:
+        """``send = app.task(_send)``, ``dramatiq.actor(fn, max_retries=3)``, ``app.task(**o)(fn)``:
+        a decorator applied by a call at module level declares the function it is given."""
+        if not isinstance(value, Call) or not value.args:
+            return
+        function = self.resolver.symbol_of(value.args[0])
+        if not isinstance(function, ProjectFunction):
+            return
+        decorator: Value = value.func
+        if value.kwargs or value.star_kwargs:
+            decorator = replace(value, args=value.args[1:])
+        match = self.classify(decorator, facts.path)
+        key = (function.facts.module, function.facts.qualname)
+        if match is None or key in jobs:
+            return
+        module = self.resolver.modules[function.facts.module]
+        jobs[key] = self.make_job(module, function.facts, match, Location(facts.path, span))
 
     def make_job(
         self,
@@ -362,8 +390,8 @@ class Discovery:
     ) -> None:
         symbol = ProjectClass(cls, facts.path)
         bases = self.resolver.external_bases(symbol)
-        if not bases:
-            return
+        if not bases and (self.project.custom is None or not cls.bases):
+            return  # custom base classes are usually the project's own, with no external base
         for framework in self.project.frameworks:
             classifier = getattr(framework, "class_job", None)
             if classifier is None:
@@ -378,13 +406,16 @@ class Discovery:
         rq = self.project.framework("rq")
         if rq is None:
             return
+        from jobaudit.project import is_test_path
+
         for facts in self.resolver.modules.values():
-            if not any(target.startswith(("rq", "django_rq")) for _, target in facts.imports):
-                continue
-            for site, _ in iter_call_sites(facts):
-                method = (dotted(site.call.func) or "").rpartition(".")[2]
+            if is_test_path(facts.path, self.project.config.test_paths):
+                continue  # tests enqueue helpers on throw-away queues
+            imports_rq = any(target.startswith(("rq", "django_rq")) for _, target in facts.imports)
+            for site, function in iter_call_sites(facts):
+                method = method_name(site.call.func)
                 target = rq_enqueue_target(site.call, method)
-                if target is None:
+                if target is None or not (imports_rq or self._on_rq_queue(site.call, function)):
                     continue
                 symbol = (
                     self.resolver.lookup(target)
@@ -400,16 +431,27 @@ class Discovery:
                 match = Match(rq, (), f"enqueued by {render(site.call.func)}() in {facts.path}")
                 jobs[key] = self.make_job(module_facts, symbol.facts, match, None)
 
+    def _on_rq_queue(self, call: Call, function: FunctionFacts | None) -> bool:
+        """``queue.enqueue`` on an RQ queue built elsewhere (or from a subclass of one)."""
+        func = call.func
+        if isinstance(func, Local) and function is not None:
+            built = function.local(func.name.rpartition(".")[0])
+            cls = self.resolver.instance_class(built) if built is not None else None
+        else:
+            symbol = self.resolver.symbol_of(func)
+            cls = symbol.cls if isinstance(symbol, InstanceAttr) else None
+        return cls is not None and cls.startswith(("rq.", "django_rq."))
+
     def enqueue_sites(self, jobs: list[Job]) -> list[EnqueueSite]:
         """Every call that enqueues a known job (``job.delay(...)``, ``q.enqueue(job)``...)."""
         by_function = {(job.module, job.function.qualname): job for job in jobs}
         sites: list[EnqueueSite] = []
         for facts in self.resolver.modules.values():
             for site, function in iter_call_sites(facts):
-                name = dotted(site.call.func)
-                if name is None or "." not in name:
+                name = dotted(site.call.func) or ""
+                if "." not in name and not isinstance(site.call.func, Attr):
                     continue
-                receiver, _, method = name.rpartition(".")
+                receiver, method = name.rpartition(".")[0], method_name(site.call.func)
                 job: Job | None = None
                 if method in ENQUEUE_METHODS and isinstance(site.call.func, Ref):
                     symbol = self.resolver.lookup(receiver)
@@ -438,6 +480,10 @@ TEMPORAL_CALLS = {
     "start_activity": 0,
     "execute_local_activity": 0,
     "start_local_activity": 0,
+    "execute_activity_method": 0,
+    "start_activity_method": 0,
+    "execute_local_activity_method": 0,
+    "start_local_activity_method": 0,
 }
 
 
@@ -458,6 +504,13 @@ def rq_enqueue_target(
     if isinstance(target, (Ref, Local)):
         return target if isinstance(target, Ref) else None
     return None
+
+
+def method_name(func: Value) -> str:
+    """The last attribute of a called expression (``enqueue`` of ``get_queue("high").enqueue``)."""
+    if isinstance(func, Attr):
+        return func.name
+    return (dotted(func) or "").rpartition(".")[2]
 
 
 def iter_call_sites(facts: FileFacts) -> list[tuple[CallSite, FunctionFacts | None]]:

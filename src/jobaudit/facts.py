@@ -448,25 +448,43 @@ def _local_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]
     if arguments.kwarg:
         names.add(arguments.kwarg.arg)
     declared_global: set[str] = set()
-    stack: list[ast.AST] = list(node.body)
+    stack: list[ast.stmt] = list(node.body)
     while stack:
-        child = stack.pop()
-        if isinstance(child, (ast.Global, ast.Nonlocal)):
-            declared_global.update(child.names)
-        elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(child.name)
+        statement = stack.pop()
+        if isinstance(statement, (ast.Global, ast.Nonlocal)):
+            declared_global.update(statement.names)
             continue
-        elif isinstance(child, ast.Lambda):
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(statement.name)
             continue
-        elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
-            names.add(child.id)
-        elif isinstance(child, ast.ExceptHandler) and child.name:
-            names.add(child.name)
-        elif isinstance(child, (ast.Import, ast.ImportFrom)):
-            for alias in child.names:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            for alias in statement.names:
                 names.add((alias.asname or alias.name).split(".")[0])
-        stack.extend(ast.iter_child_nodes(child))
+            continue
+        for target in _statement_targets(statement):
+            names.update(_bound_names(target))
+        if isinstance(statement, ast.Try) or type(statement).__name__ == "TryStar":
+            for handler in statement.handlers:  # type: ignore[attr-defined]
+                if handler.name:
+                    names.add(handler.name)
+                stack.extend(handler.body)
+        if isinstance(statement, ast.Match):
+            for case in statement.cases:
+                stack.extend(case.body)
+        for field in ("body", "orelse", "finalbody"):
+            stack.extend(getattr(statement, field, ()))
     return frozenset(names - declared_global)
+
+
+def _statement_targets(statement: ast.stmt) -> list[ast.expr]:
+    """The expressions a statement binds names through (walrus and match patterns aside)."""
+    if isinstance(statement, ast.Assign):
+        return list(statement.targets)
+    if isinstance(statement, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
+        return [statement.target]
+    if isinstance(statement, (ast.With, ast.AsyncWith)):
+        return [item.optional_vars for item in statement.items if item.optional_vars is not None]
+    return []
 
 
 class _BodyWalker:

@@ -132,8 +132,14 @@ class Project:
     def jobs_of(self, framework: str) -> list[Job]:
         return [job for job in self.jobs if job.framework == framework]
 
-    def sites_of(self, job: Job) -> list[EnqueueSite]:
-        return [site for site in self.sites if site.job is job]
+    def sites_of(self, job: Job, tests: bool = True) -> list[EnqueueSite]:
+        """The job's call sites; ``tests=False`` leaves out those in test files, which often
+        enqueue on throw-away queues with other options than production code."""
+        return [
+            site
+            for site in self.sites
+            if site.job is job and (tests or not is_test_path(site.path, self.config.test_paths))
+        ]
 
     # -- settings ------------------------------------------------------------------------
 

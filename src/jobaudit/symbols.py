@@ -254,6 +254,8 @@ class Resolver:
         if isinstance(func, Attr) and func.name.startswith("with_"):
             return self.instance_class(func.base, depth + 1)
         symbol = self.symbol_of(func, depth + 1)
+        if isinstance(symbol, Assigned) and isinstance(symbol.value, Ref):
+            return self.instance_class(Call(symbol.value), depth + 1)  # ``Queue = RedashQueue``
         if isinstance(symbol, External):
             head, _, last = symbol.name.rpartition(".")
             if head and last.startswith("with_"):

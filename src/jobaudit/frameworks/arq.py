@@ -150,7 +150,7 @@ class Arq(Framework):
             retry_on = Resolved("none", "arq retries only on raise Retry")
             backoff = Resolved(Backoff("none"), "no raise Retry")
         timeout_option = job.options.get("timeout")
-        if timeout_option is not None:
+        if timeout_option is not None and timeout_option.value is not None:  # None: worker's
             timeout = Resolved(timeout_option.value, timeout_option.source, timeout_option.location)
         else:
             timeout = self._setting(job, "job_timeout", DEFAULT_TIMEOUT)

@@ -17,8 +17,16 @@ from jobaudit.frameworks import celery_names
 from jobaudit.frameworks.base import DEFAULT, Framework, exception_names
 from jobaudit.guards import idempotency_guard
 from jobaudit.model import Backoff, Job, JobPolicy, Location, Resolved
-from jobaudit.symbols import Assigned, InstanceAttr, ProjectClass, seconds
-from jobaudit.values import BinOp, Call, Local, Mapping, Ref, Unknown, Value, dotted
+from jobaudit.symbols import (
+    Assigned,
+    External,
+    InstanceAttr,
+    Missing,
+    ProjectClass,
+    Symbol,
+    seconds,
+)
+from jobaudit.values import BinOp, Call, Local, Mapping, Ref, Seq, Unknown, Value, dotted
 
 if TYPE_CHECKING:
     from jobaudit.project import Project
@@ -32,11 +40,17 @@ TASK_CLASSES = frozenset(
         *(f"{app}.Task" for app in APP_CLASSES),
     }
 )
-OLD_TO_NEW = {
-    **celery_names.OLD_TO_NEW,
+OLD_TO_NEW = celery_names.OLD_TO_NEW
+"""Pre-4.0 names Celery still reads, with or without a namespace (checked on 5.7.0).
+
+The docs' table prints ``CELERYD_TIME_LIMIT``, but Celery does not read that
+name: only ``CELERYD_TASK_TIME_LIMIT`` maps to ``task_time_limit``."""
+UNREAD_DOCUMENTED = {
     "CELERYD_TIME_LIMIT": "task_time_limit",
     "CELERYD_SOFT_TIME_LIMIT": "task_soft_time_limit",
 }
+"""Names the configuration docs' table prints that Celery 5 never reads; kept in
+``AppConfig.values`` under their own spelling so JOB402 can point at them."""
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_DELAY = 180.0
 DEFAULT_BACKOFF_MAX = 600.0
@@ -78,6 +92,7 @@ class Celery(Framework):
         {
             "celery.shared_task",
             "celery.app.shared_task",
+            "celery.current_app.task",
             "celery.task",
             "celery.decorators.task",
             "celery.decorators.periodic_task",
@@ -94,7 +109,7 @@ class Celery(Framework):
 
     def __init__(self) -> None:
         self.apps: dict[str, AppConfig] = {}
-        self.worker_limits: dict[str, tuple[float, Location]] = {}
+        self.worker_limits: dict[str, tuple[object, Location]] = {}
         self._registered: set[str] | None = None
 
     def is_instance_decorator(self, cls: str, attrs: tuple[str, ...]) -> bool:
@@ -152,8 +167,12 @@ class Celery(Framework):
     # -- configuration -------------------------------------------------------------------
 
     def prepare(self, project: Project) -> None:
+        from jobaudit.project import is_test_path
+
         resolver = project.resolver
         for facts in resolver.modules.values():
+            if is_test_path(facts.path, project.config.test_paths):
+                continue  # an app built for the test suite does not run the project's tasks
             for name, value, span in facts.assigns:
                 if resolver.instance_class(value) in APP_CLASSES:
                     app = AppConfig(f"{facts.module}.{name}", Location(facts.path, span))
@@ -164,9 +183,9 @@ class Celery(Framework):
             for site, _ in iter_call_sites(facts):
                 symbol = resolver.symbol_of(site.call.func)
                 if isinstance(symbol, InstanceAttr) and symbol.cls in APP_CLASSES:
-                    app = self._app_of(symbol)
-                    if app is not None:
-                        self._config_call(project, app, symbol.attrs, site.call, facts.path)
+                    configured = self._app_of(symbol)
+                    if configured is not None:
+                        self._config_call(project, configured, symbol.attrs, site.call, facts.path)
             for assign in facts.attr_assigns:
                 symbol = resolver.symbol_of(assign.target)
                 if (
@@ -175,15 +194,17 @@ class Celery(Framework):
                     and len(symbol.attrs) == 2
                     and symbol.attrs[0] == "conf"
                 ):
-                    app = self._app_of(symbol)
-                    if app is not None:
+                    configured = self._app_of(symbol)
+                    if configured is not None:
                         key = symbol.attrs[1]
-                        app.values[key] = (
+                        configured.values[key] = (
                             resolver.evaluate(assign.value),
                             f"app.conf.{key}",
                             Location(facts.path, assign.span),
                         )
         self.worker_limits = project.worker_options.get("celery", {})
+        for app in self.apps.values():
+            _normalise_keys(app)
 
     def _app_of(self, symbol: InstanceAttr) -> AppConfig | None:
         if symbol.instance is None:
@@ -281,6 +302,8 @@ class Celery(Framework):
         prefix = f"{namespace}_" if namespace else None
         for name, setting in settings.values.items():
             key = celery_key(name, prefix)
+            if key is None and name in UNREAD_DOCUMENTED:
+                key = name
             if key is not None:
                 app.values[key] = (setting.value, f"settings.{name}", setting.location)
 
@@ -292,22 +315,30 @@ class Celery(Framework):
     # -- policy --------------------------------------------------------------------------
 
     def lookup(self, job: Job, project: Project, name: str, default: object) -> Resolved:
-        """Option ``name`` by Celery's precedence: task option > base class > annotations > setting."""
-        option = job.options.get(name)
-        if option is not None:
-            return Resolved(option.value, option.source, option.location)
-        for klass, path in self._base_chain(job, project):
-            attr = klass.attr(name)
-            if attr is not None:
-                return Resolved(
-                    project.resolver.evaluate(attr[0]),
-                    f"base class {klass.name}",
-                    Location(path, attr[1]),
-                )
+        """Option ``name`` as Celery resolves it: annotations > task option > base class > setting.
+
+        ``task_annotations`` are applied to the task class after the decorator
+        created it, so they override even explicit options, and a ``'*'`` entry
+        is applied after the task's own entry (``Task.annotate``; checked on
+        5.7.0).  For attributes backed by a setting (``time_limit``,
+        ``acks_late``...), None on the task means "not set": Celery then uses
+        the app's setting.
+        """
         apps = self.app_for(job)
-        annotated = self._annotation(job, apps, name)
+        annotated = self._annotation(job, project, apps, name)
         if annotated is not None:
             return annotated
+        unset = name in SETTING_OF
+        option = job.options.get(name)
+        if option is not None and not (unset and option.value is None):
+            return Resolved(option.value, option.source, option.location)
+        for klass, path in self._base_chain(job, project) if option is None else ():
+            attr = klass.attr(name)
+            if attr is not None:
+                value = project.resolver.evaluate(attr[0])
+                if unset and value is None:
+                    break
+                return Resolved(value, f"base class {klass.name}", Location(path, attr[1]))
         setting = SETTING_OF.get(name)
         if setting is not None:
             if not apps:
@@ -332,28 +363,78 @@ class Celery(Framework):
         chain: list[tuple[ClassFacts, str]] = []
         if job.cls is not None:
             chain.extend(project.resolver.mro(ProjectClass(job.cls, job.path)))
-        base = job.options.get("base")
-        if base is not None and isinstance(base.written, Ref):
-            symbol = project.resolver.lookup(base.written.name)
-            if isinstance(symbol, ProjectClass):
-                chain.extend(project.resolver.mro(symbol))
+        symbol = self.task_base(job, project)
+        if isinstance(symbol, ProjectClass):
+            chain.extend(project.resolver.mro(symbol))
         return chain
 
-    def _annotation(self, job: Job, apps: list[AppConfig], name: str) -> Resolved | None:
+    def classes_known(self, job: Job, project: Project) -> bool:
+        """Whether every class the task is built from is Celery's or the project's own.
+
+        A third-party base (``celery_once.QueueOnce``) or one that cannot be
+        resolved may define any attribute, ``time_limit`` included.
+        """
+        base = self.task_base(job, project)
+        if isinstance(base, Missing) or (
+            isinstance(base, External) and not base.name.startswith("celery.")
+        ):
+            return False
+        classes = [base] if isinstance(base, ProjectClass) else []
+        if job.cls is not None:
+            classes.append(ProjectClass(job.cls, job.path))
+        return all(
+            name.startswith("celery.")
+            for klass in classes
+            for name in project.resolver.external_bases(klass)
+        )
+
+    def task_base(self, job: Job, project: Project) -> Symbol | None:
+        """The class a decorated task is built from: ``base=``, else its app's ``task_cls``.
+
+        None means Celery's own Task.  ``task_cls`` may be a class or a
+        ``'pkg.module:Class'`` string; apps that disagree make it ``Missing``.
+        """
+        if job.cls is not None:
+            return None
+        base = job.options.get("base")
+        if base is not None:
+            return _class_symbol(base.written, project)
+        found: list[Symbol] = []
+        for app in self.app_for(job):
+            task_cls = app.values.get("task_cls")
+            if task_cls is not None:
+                found.append(_class_symbol(task_cls[0], project))
+        if not found:
+            return None
+        if len(found) == len(self.app_for(job)) and all(f == found[0] for f in found):
+            return found[0]
+        return Missing("the project's Celery apps use different task classes")
+
+    def _annotation(
+        self, job: Job, project: Project, apps: list[AppConfig], name: str
+    ) -> Resolved | None:
+        """``task_annotations``: a dict, or a list of dicts, keyed by task name or ``'*'``."""
+        resolver = project.resolver
         for app in apps:
             found = app.values.get("task_annotations")
             if found is None:
                 continue
             annotations, source, location = found
-            if not isinstance(annotations, Mapping):
+            annotations = resolver.evaluate(annotations)
+            if isinstance(annotations, Mapping):
+                annotations = Seq((annotations,))
+            if not isinstance(annotations, Seq) or not all(
+                isinstance(item, Mapping) for item in annotations.items
+            ):
                 return Resolved(
-                    Unknown("task_annotations is computed at run time"), source, location
+                    Unknown("task_annotations is not a literal dict of dicts"), source, location
                 )
-            for key in (self.registered_name(job), "*"):
-                entry = annotations.get(key)
-                if isinstance(entry, Mapping):
-                    value = entry.get(name)
-                    if value is not None or any(k == name for k, _ in entry.items):
+            for key in ("*", self.registered_name(job)):
+                for annotation in annotations.items:
+                    assert isinstance(annotation, Mapping)
+                    entry = resolver.evaluate(annotation.get(key))
+                    if isinstance(entry, Mapping) and any(k == name for k, _ in entry.items):
+                        value = resolver.evaluate(entry.get(name))
                         return Resolved(value, f"task_annotations['{key}']", location)
         return None
 
@@ -372,7 +453,8 @@ class Celery(Framework):
         calls: list[Call] = []
         for site in job.function.calls:
             func = site.call.func
-            if (isinstance(func, Local) and func.name in names) or (isinstance(func, Ref) and func.name.endswith(f".{job.function.name}.retry")):
+            own = isinstance(func, Ref) and func.name.endswith(f".{job.function.name}.retry")
+            if (isinstance(func, Local) and func.name in names) or own:
                 calls.append(site.call)
         return calls
 
@@ -397,6 +479,15 @@ class Celery(Framework):
                 "retry_kwargs",
                 retry_kwargs.location,
             )
+        # retry(max_retries=N) replaces the task's limit for that call; None means "the task's".
+        overrides = [resolver.evaluate(call.kwarg("max_retries")) for call in retry_calls]
+        limits = [v for v in overrides if isinstance(v, int) and not isinstance(v, bool)]
+        if not autoretries and limits and len(limits) == len(overrides):
+            max_retries = Resolved(max(limits), "retry(max_retries=...)")
+        elif not autoretries and any(
+            c.star_kwargs and c.kwarg("max_retries") is None for c in retry_calls
+        ):
+            max_retries = Resolved(Unknown("retry() is given options with **"), "self.retry()")
         max_attempts: Resolved
         if isinstance(autoretry_names, Unknown) and not retry_calls:
             max_attempts = Resolved(autoretry_names, autoretry.source, autoretry.location)
@@ -427,6 +518,9 @@ class Celery(Framework):
         permanent = Resolved(tuple(permanent_names), "throws / dont_autoretry_for")
 
         backoff = self._backoff(job, project, autoretries, retry_calls, retry_kwargs_map)
+        if retries and max_attempts.value == 1:  # max_retries=0: configured, but never retried
+            backoff = Resolved(Backoff("none"), max_attempts.source, max_attempts.location)
+            retry_on = Resolved("none", max_attempts.source, max_attempts.location)
         time_limit = _limit(self.lookup(job, project, "time_limit", None))
         soft = _limit(self.lookup(job, project, "soft_time_limit", None))
         acks_late = self.lookup(job, project, "acks_late", False)
@@ -465,12 +559,12 @@ class Celery(Framework):
                 factor = retry_backoff.value
                 cap = self.lookup(job, project, "retry_backoff_max", DEFAULT_BACKOFF_MAX)
                 jitter = self.lookup(job, project, "retry_jitter", True)
-                delay = 1.0 if factor is True else seconds(factor)  # type: ignore[arg-type]
+                first = 1.0 if factor is True else seconds(factor)  # type: ignore[arg-type]
                 cap_s = seconds(cap.value)  # type: ignore[arg-type]
                 return Resolved(
                     Backoff(
                         "exponential",
-                        delay if isinstance(delay, float) else None,
+                        first if isinstance(first, float) else None,
                         cap_s if isinstance(cap_s, float) else None,
                         jitter.value if isinstance(jitter.value, bool) else None,
                     ),
@@ -520,14 +614,31 @@ class Celery(Framework):
         return Resolved(Backoff("none"), "no retry configured")
 
 
+def _class_symbol(value: Value, project: Project) -> Symbol:
+    if isinstance(value, str):
+        return project.resolver.lookup(value.replace(":", "."))
+    return project.resolver.symbol_of(value)
+
+
+def _normalise_keys(app: AppConfig) -> None:
+    """Old and namespaced ``app.conf`` names (``CELERYD_TASK_TIME_LIMIT``) as Celery reads them."""
+    prefix = f"{app.namespace}_" if app.namespace else None
+    for key in [k for k in app.values if k not in celery_names.SETTINGS]:
+        new = OLD_TO_NEW.get(key)
+        if new is None and prefix is not None and key.startswith(prefix) and key.isupper():
+            new = key[len(prefix) :].lower()
+        if new is not None and new in celery_names.SETTINGS and new not in app.values:
+            app.values[new] = app.values.pop(key)
+
+
 def celery_key(name: str, prefix: str | None) -> str | None:
     """The Celery setting a settings-module name configures, or None when it configures none."""
+    if name in OLD_TO_NEW:
+        return OLD_TO_NEW[name]
     if prefix is not None:
         if not name.startswith(prefix):
             return None
         return name[len(prefix) :].lower()
-    if name in OLD_TO_NEW:
-        return OLD_TO_NEW[name]
     if name.islower():
         return name
     return None

@@ -6,15 +6,16 @@ decorator are ``unknown`` and the rules that need them stay silent.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from jobaudit.discovery import Discovery, Match
+from jobaudit.discovery import Discovery, Match, iter_call_sites
 from jobaudit.facts import ClassFacts, FileFacts
 from jobaudit.frameworks.base import Framework
 from jobaudit.guards import idempotency_guard
-from jobaudit.model import Backoff, Job, JobPolicy, Resolved
-from jobaudit.symbols import ProjectClass, seconds
-from jobaudit.values import Unknown
+from jobaudit.model import Backoff, Job, JobPolicy, Location, Option, Resolved
+from jobaudit.symbols import ProjectClass, ProjectFunction, seconds
+from jobaudit.values import Ref, Unknown
 
 if TYPE_CHECKING:
     from jobaudit.config import CustomConfig
@@ -30,9 +31,40 @@ class Custom(Framework):
     def __init__(self, config: CustomConfig) -> None:
         self.config = config
         self.decorator_names = frozenset(config.decorators)
-        self.enqueue_methods = frozenset(
-            name.rpartition(".")[2] for name in config.enqueue_functions
-        )
+
+    def registered_jobs(self, project: Project, discovery: Discovery) -> Iterator[Job]:
+        """Plain functions handed to an ``enqueue-functions`` entry: ``dispatch(send_mail, ...)``.
+
+        The first argument names the job, as a function or a dotted string.
+        """
+        wanted = set(self.config.enqueue_functions)
+        if not wanted:
+            return
+        resolver = project.resolver
+        for facts in resolver.modules.values():
+            for site, _ in iter_call_sites(facts):
+                call = site.call
+                if not call.args or not isinstance(call.func, Ref):
+                    continue
+                called = resolver.lookup(call.func.name)
+                name = (
+                    f"{called.facts.module}.{called.facts.qualname}"
+                    if isinstance(called, ProjectFunction)
+                    else call.func.name
+                )
+                if name not in wanted:
+                    continue
+                target = call.args[0]
+                symbol = (
+                    resolver.lookup(target)
+                    if isinstance(target, str)
+                    else resolver.symbol_of(target)
+                )
+                if not isinstance(symbol, ProjectFunction):
+                    continue
+                match = Match(self, (), f"enqueued by {name}() in {facts.path}")
+                module = resolver.modules[symbol.facts.module]
+                yield discovery.make_job(module, symbol.facts, match, None)
 
     def class_job(
         self,
@@ -52,9 +84,21 @@ class Custom(Framework):
         }
         if not (wanted & set(bases) or wanted & (own_bases - {f"{facts.module}.{cls.qualname}"})):
             return None
-        return discovery.make_job(
-            facts, run, Match(self, (), "subclass of a custom base class"), None, cls
-        )
+        options: dict[str, Option] = {}
+        for klass, path in project.resolver.mro(ProjectClass(cls, facts.path)):
+            for name in (*self.config.retry_options, *self.config.timeout_options):
+                found = klass.attr(name)
+                if found is not None and name not in options:
+                    written, span = found
+                    options[name] = Option(
+                        name,
+                        project.resolver.evaluate(written),
+                        written,
+                        f"class {klass.name}",
+                        Location(path, span),
+                    )
+        match = Match(self, tuple(options.values()), "subclass of a custom base class")
+        return discovery.make_job(facts, run, match, None, cls)
 
     def _first(self, job: Job, names: tuple[str, ...]) -> Resolved | None:
         for name in names:

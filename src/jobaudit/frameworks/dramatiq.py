@@ -60,20 +60,23 @@ class Dramatiq(Framework):
     ) -> Job | None:
         if not ACTOR_CLASSES.intersection(bases) or cls.method("perform") is None:
             return None
-        meta = cls.inner_class("Meta")
+        # Dramatiq reads ``Meta`` with getattr, so a subclass without its own Meta
+        # inherits its base's (``abstract = True`` included), but only the Meta's
+        # own attributes become options.
+        meta = project.resolver.class_member(ProjectClass(cls, facts.path), "Meta")
         options: list[Option] = []
-        if meta is not None:
-            abstract = meta.attr("abstract")
+        if isinstance(meta, ProjectClass):
+            abstract = meta.facts.attr("abstract")
             if abstract is not None and abstract[0] is True:
                 return None
-            for name, value, span in meta.attrs:
+            for name, value, span in meta.facts.attrs:
                 options.append(
                     Option(
                         name,
                         project.resolver.evaluate(value),
                         value,
                         "class Meta",
-                        Location(facts.path, span),
+                        Location(meta.path, span),
                     )
                 )
         perform = cls.method("perform")
@@ -91,7 +94,7 @@ class Dramatiq(Framework):
                     continue
                 for key in MIDDLEWARE_DEFAULTS[symbol.name]:
                     value = site.call.kwarg(key)
-                    if value is not None:
+                    if key in dict(site.call.kwargs):  # max_retries=None is a value too
                         self.project_defaults[key] = Resolved(
                             resolver.evaluate(value),
                             f"{symbol.name.rpartition('.')[2]} middleware",
@@ -152,7 +155,7 @@ class Dramatiq(Framework):
         throws = job.options.get("throws")
         permanent_names = exception_names(throws.value, project) if throws is not None else ()
         permanent = Resolved(
-            permanent_names if isinstance(permanent_names, tuple) else permanent_names,
+            permanent_names,
             "throws" if throws is not None else DEFAULT,
             throws.location if throws is not None else None,
         )

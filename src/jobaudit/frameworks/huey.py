@@ -7,14 +7,14 @@ delivers at most once.  Unknown decorator keywords are kept silently.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from jobaudit.facts import FunctionFacts, Raise
-from jobaudit.frameworks.base import DEFAULT, Framework, raised_name
+from jobaudit.frameworks.base import DEFAULT, Framework
 from jobaudit.guards import idempotency_guard
 from jobaudit.model import Backoff, Job, JobPolicy, Resolved
 from jobaudit.symbols import seconds
-from jobaudit.values import Unknown
+from jobaudit.values import Call, Unknown
 
 if TYPE_CHECKING:
     from jobaudit.project import Project
@@ -51,14 +51,17 @@ class Huey(Framework):
             f"{DJHUEY}.HUEY.periodic_task",
         }
     )
-    positional_options = {
+    positional_options: ClassVar[dict[str, tuple[str, ...]]] = {
         "task": TASK_OPTIONS,
         "db_task": TASK_OPTIONS,
         "on_commit_task": TASK_OPTIONS,
         "periodic_task": ("validate_datetime", *TASK_OPTIONS),
         "db_periodic_task": ("validate_datetime", *TASK_OPTIONS),
     }
-    known_options = frozenset({*TASK_OPTIONS, "validate_datetime", "retries_as_argument"})
+    known_options = frozenset(
+        {*TASK_OPTIONS, "validate_datetime", "retries_as_argument", "task_base"}
+    )
+    """``task_base=`` names the Task class the wrapper builds on (``TaskWrapper``)."""
     control_flow = frozenset({"RetryTask", "CancelExecution", "TaskTimeout", "TaskLockedException"})
     enqueue_methods = frozenset({"schedule", "call_local", "s"})
 
@@ -73,7 +76,7 @@ class Huey(Framework):
         retries = _get(job, "retries", 0)
         delay = _get(job, "retry_delay", 0)
         factor = _get(job, "retry_backoff", 0)
-        raises_retry = bool(unguarded_retry_tasks(job.function))
+        raises_retry = bool(unguarded_retry_tasks(job.function, project))
         max_attempts: Resolved
         if isinstance(retries.value, int) and not isinstance(retries.value, bool):
             max_attempts = Resolved(retries.value + 1, retries.source, retries.location)
@@ -113,14 +116,32 @@ class Huey(Framework):
         )
 
 
-COUNTERS = frozenset({"retries", "retry_count", "attempt", "attempts", "tries", "max_retries"})
+RETRY_TASK = frozenset({"huey.RetryTask", "huey.exceptions.RetryTask", "huey.api.RetryTask"})
+COUNTER_WORDS = frozenset(
+    {"attempt", "attempts", "retries", "tries", "deadline", "elapsed", "retry_count", "retrycount"}
+)
+"""Names (or ``_``-separated parts of names) that show a body counting its attempts."""
 
 
-def unguarded_retry_tasks(function: FunctionFacts) -> list[Raise]:
-    """``raise RetryTask`` in a body that never looks at an attempt counter."""
-    if COUNTERS & function.identifiers:
+def counts_attempts(function: FunctionFacts) -> bool:
+    """Whether the body looks at an attempt counter or a deadline (``attempt``, ``max_retries``)."""
+    for name in function.identifiers:
+        lowered = name.lower()
+        if lowered in COUNTER_WORDS or COUNTER_WORDS.intersection(lowered.split("_")):
+            return True
+    return False
+
+
+def unguarded_retry_tasks(function: FunctionFacts, project: Project) -> list[Raise]:
+    """Huey's ``raise RetryTask`` in a body that never looks at an attempt counter."""
+    if counts_attempts(function):
         return []
-    return [r for r in function.raises if raised_name(r.value) == "RetryTask"]
+    return [
+        r
+        for r in function.raises
+        if project.external_name(r.value.func if isinstance(r.value, Call) else r.value)
+        in RETRY_TASK
+    ]
 
 
 def _get(job: Job, name: str, default: object) -> Resolved:

@@ -8,13 +8,14 @@ keyword it does not know, ``timeout=`` included, to the job function.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
+from jobaudit.facts import FunctionFacts
 from jobaudit.frameworks.base import DEFAULT, Framework
 from jobaudit.guards import idempotency_guard
-from jobaudit.model import Backoff, Job, JobPolicy, Resolved
-from jobaudit.symbols import External, seconds
-from jobaudit.values import Call, Mapping, Seq, Unknown, Value
+from jobaudit.model import Backoff, Job, JobPolicy, Location, Resolved
+from jobaudit.symbols import Assigned, seconds
+from jobaudit.values import Attr, Call, Local, Mapping, Ref, Seq, Unknown, Value
 
 if TYPE_CHECKING:
     from jobaudit.project import Project
@@ -45,6 +46,9 @@ ENQUEUE_OPTIONS = frozenset(
         "kwargs",
     }
 )
+QUEUE_CLASSES = frozenset({"rq.Queue", "rq.queue.Queue"})
+GET_QUEUE = frozenset({"django_rq.get_queue", "django_rq.queues.get_queue"})
+RQ_ENQUEUE_CALLS = frozenset({"enqueue", "enqueue_call", "enqueue_in", "enqueue_at"})
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 
 
@@ -66,7 +70,7 @@ class RQ(Framework):
     name = "rq"
     title = "RQ"
     decorators = frozenset({"rq.decorators.job", "django_rq.job", "django_rq.decorators.job"})
-    positional_options = {
+    positional_options: ClassVar[dict[str, tuple[str, ...]]] = {
         "job": (
             "queue",
             "connection",
@@ -86,60 +90,146 @@ class RQ(Framework):
     enqueue_methods = frozenset({"enqueue", "enqueue_call", "enqueue_in", "enqueue_at", "delay"})
 
     def __init__(self) -> None:
-        self.queue_default: Resolved | None = None
+        self.named_defaults: dict[str, Resolved] = {}
+        """django-rq ``RQ_QUEUES[name]['DEFAULT_TIMEOUT']``, by queue name."""
 
     def prepare(self, project: Project) -> None:
-        """Queue-level default timeouts: ``Queue(default_timeout=...)`` and django-rq ``RQ_QUEUES``."""
-        values: list[Resolved] = []
-        from jobaudit.discovery import iter_call_sites
-        from jobaudit.model import Location
-
-        for facts in project.resolver.modules.values():
-            for site, _ in iter_call_sites(facts):
-                call = site.call
-                symbol = project.resolver.symbol_of(call.func)
-                if isinstance(symbol, External) and symbol.name in {"rq.Queue", "rq.queue.Queue"}:
-                    timeout = call.kwarg("default_timeout")
-                    if timeout is not None:
-                        values.append(
-                            Resolved(
-                                parse_timeout(project.resolver.evaluate(timeout)),
-                                "Queue(default_timeout=...)",
-                                Location(
-                                    facts.path, call.kwarg_span("default_timeout") or call.span
-                                ),
-                            )
-                        )
+        """django-rq queue defaults: ``RQ_QUEUES`` in the Django settings."""
         for module in project.django_settings_modules():
             setting = project.settings(module).get("RQ_QUEUES")
             if setting is None:
                 continue
             if not isinstance(setting.value, Mapping):
-                values.append(
-                    Resolved(Unknown("RQ_QUEUES is computed at run time"), "settings.RQ_QUEUES")
+                self.named_defaults["*"] = Resolved(
+                    Unknown("RQ_QUEUES is computed at run time"), "settings.RQ_QUEUES"
                 )
                 continue
-            for _, queue in setting.value.items:
+            for name, queue in setting.value.items:
                 timeout = queue.get("DEFAULT_TIMEOUT") if isinstance(queue, Mapping) else None
-                if timeout is not None:
-                    values.append(
-                        Resolved(
-                            parse_timeout(project.resolver.evaluate(timeout)),
-                            "settings.RQ_QUEUES DEFAULT_TIMEOUT",
-                            setting.location,
-                        )
+                if isinstance(name, str) and timeout is not None:
+                    self.named_defaults[name] = Resolved(
+                        parse_timeout(project.resolver.evaluate(timeout)),
+                        f"settings.RQ_QUEUES['{name}']['DEFAULT_TIMEOUT']",
+                        setting.location,
                     )
-        if values:
-            first = values[0]
-            if all(v.value == first.value for v in values):
-                self.queue_default = first
-            else:
-                self.queue_default = Resolved(
-                    Unknown(
-                        "queues have different default timeouts; the queue is chosen at run time"
-                    ),
-                    "queue configuration",
+
+    def time_limit(self, job: Job, project: Project) -> Resolved:
+        """``timeout=`` on the decorator, else the default of every queue the job is put on.
+
+        A queue named by a string in ``rq.decorators.job`` is a fresh ``Queue`` with
+        RQ's 180 s default; django-rq looks the name up in ``RQ_QUEUES``; a ``Queue``
+        object carries its own ``default_timeout``; ``enqueue(job_timeout=...)`` wins
+        at its call.
+        """
+        timeout = job.options.get("timeout")
+        if timeout is not None:
+            return Resolved(parse_timeout(timeout.value), timeout.source, timeout.location)
+        found: list[Resolved] = []
+        if job.decorator_location is not None:
+            django = _is_django_rq(job, project)
+            queue = job.options.get("queue")
+            if queue is not None:
+                found.append(self._queue_timeout(queue.value, None, project, django))
+            elif django:
+                found.append(self._named("default", True))
+        for site in project.sites_of(job, tests=False):
+            if site.method not in RQ_ENQUEUE_CALLS:
+                continue
+            call = site.site.call
+            key = "timeout" if site.method == "enqueue_call" else "job_timeout"
+            given = call.kwarg(key)
+            if given is not None:
+                span = call.kwarg_span(key) or call.span
+                found.append(
+                    Resolved(
+                        parse_timeout(project.resolver.evaluate(given)),
+                        f"{site.method}({key}=...)",
+                        Location(site.path, span),
+                    )
                 )
+            elif call.star_kwargs:
+                found.append(
+                    Resolved(Unknown(f"{key} may be passed with **"), f"{site.method}(**...)")
+                )
+            else:
+                found.append(self._receiver_timeout(call, site.function, site.path, project))
+        if not found:
+            return Resolved(DEFAULT_TIMEOUT, DEFAULT)
+        if all(item.value == found[0].value for item in found):
+            return found[0]
+        return Resolved(
+            Unknown("the job is put on queues with different timeouts"), "queue configuration"
+        )
+
+    def _named(self, name: str, django: bool) -> Resolved:
+        if django:
+            if "*" in self.named_defaults:
+                return self.named_defaults["*"]
+            if name in self.named_defaults:
+                return self.named_defaults[name]
+        return Resolved(DEFAULT_TIMEOUT, DEFAULT)
+
+    def _receiver_timeout(
+        self, call: Call, function: FunctionFacts | None, path: str, project: Project
+    ) -> Resolved:
+        func = call.func
+        if isinstance(func, Attr):
+            return self._queue_timeout(func.base, function, project, False, path)
+        if isinstance(func, (Ref, Local)):
+            receiver, _, _ = func.name.rpartition(".")
+            if isinstance(func, Ref):
+                if project.external_name(func) in {"django_rq.enqueue", "django_rq.queues.enqueue"}:
+                    return self._named("default", True)
+                return self._queue_timeout(Ref(receiver), function, project, False, path)
+            return self._queue_timeout(Local(receiver), function, project, False, path)
+        return Resolved(Unknown("the queue is chosen at run time"), "queue configuration")
+
+    def _queue_timeout(
+        self,
+        queue: Value,
+        function: FunctionFacts | None,
+        project: Project,
+        django: bool,
+        path: str = "",
+        depth: int = 0,
+    ) -> Resolved:
+        """The default timeout of the queue a value denotes (a name, a variable, ``Queue(...)``)."""
+        resolver = project.resolver
+        if isinstance(queue, str):
+            return self._named(queue, django)
+        if depth < 4 and isinstance(queue, Local) and function is not None:
+            local = function.local(queue.name)
+            if local is not None:
+                return self._queue_timeout(local, function, project, django, path, depth + 1)
+        if depth < 4 and isinstance(queue, Ref):
+            symbol = resolver.lookup(queue.name)
+            if isinstance(symbol, Assigned):
+                return self._queue_timeout(
+                    symbol.value, None, project, django, symbol.path, depth + 1
+                )
+        if isinstance(queue, Call):
+            name = project.external_name(queue.func) or resolver.instance_class(queue) or ""
+            if name in GET_QUEUE:
+                given = queue.kwarg("default_timeout")
+                if given is None:
+                    target = queue.args[0] if queue.args else queue.kwarg("name")
+                    target = resolver.evaluate(target) if target is not None else "default"
+                    if isinstance(target, str):
+                        return self._named(target, True)
+            elif name in QUEUE_CLASSES:
+                given = queue.kwarg("default_timeout")
+                if given is None:
+                    return Resolved(DEFAULT_TIMEOUT, DEFAULT)
+            else:
+                given = None
+            if given is not None:
+                span = queue.kwarg_span("default_timeout") or queue.span
+                return Resolved(
+                    parse_timeout(resolver.evaluate(given)),
+                    "Queue(default_timeout=...)",
+                    Location(path, span) if path else None,
+                )
+        return Resolved(Unknown("the queue is chosen at run time"), "queue configuration")
 
     def retry_of(self, job: Job, project: Project) -> Resolved:
         """The ``Retry(...)`` object a job runs with: on the decorator or at every enqueue call."""
@@ -147,7 +237,7 @@ class RQ(Framework):
         if option is not None:
             return Resolved(option.value, option.source, option.location)
         site_values: list[Value] = []
-        for site in project.sites_of(job):
+        for site in project.sites_of(job, tests=False):
             if site.method in {"enqueue", "enqueue_call", "enqueue_in", "enqueue_at"}:
                 site_values.append(project.resolver.evaluate(site.site.call.kwarg("retry")))
         if not site_values:
@@ -186,7 +276,7 @@ class RQ(Framework):
             if interval is None and len(call.args) > 1:
                 interval = call.args[1]
             backoff = Resolved(
-                _interval(project.resolver.evaluate(interval)), retry.source, retry.location
+                interval_backoff(project.resolver.evaluate(interval)), retry.source, retry.location
             )
             retry_on = Resolved("all", "RQ retries every exception")
         else:
@@ -195,13 +285,7 @@ class RQ(Framework):
             )
             backoff = max_attempts
             retry_on = Resolved("all", "RQ retries every exception")
-        timeout = job.options.get("timeout")
-        if timeout is not None:
-            time_limit = Resolved(parse_timeout(timeout.value), timeout.source, timeout.location)
-        elif self.queue_default is not None:
-            time_limit = self.queue_default
-        else:
-            time_limit = Resolved(DEFAULT_TIMEOUT, DEFAULT)
+        time_limit = self.time_limit(job, project)
         delivery = (
             Resolved("at-least-once", "Retry re-runs failed and abandoned jobs")
             if max_attempts.value != 1
@@ -219,7 +303,8 @@ class RQ(Framework):
         )
 
 
-def _interval(value: Value) -> object:
+def interval_backoff(value: Value) -> object:
+    """The Backoff of ``Retry(interval=...)``: 0 (the default) is immediate, a scalar fixed."""
     if value is None or value == 0:
         return Backoff("immediate")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -234,3 +319,13 @@ def _interval(value: Value) -> object:
             return Backoff("fixed", float(numbers[0]))
         return Backoff("schedule", float(numbers[0]), float(numbers[-1]))
     return Unknown("interval is computed at run time")
+
+
+def _is_django_rq(job: Job, project: Project) -> bool:
+    """Whether the job's decorator is django-rq's, which reads queue settings by name."""
+    for decorator in job.function.decorators:
+        target = decorator.func if isinstance(decorator, Call) else decorator
+        name = project.external_name(target) or ""
+        if name.startswith("django_rq"):
+            return True
+    return False

@@ -8,7 +8,7 @@ unless a retry middleware is installed *and* the task opts in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from jobaudit.discovery import iter_call_sites
 from jobaudit.frameworks.base import DEFAULT, Framework
@@ -54,7 +54,7 @@ class Middleware:
 class Taskiq(Framework):
     name = "taskiq"
     title = "taskiq"
-    positional_options = {"task": ("task_name",)}
+    positional_options: ClassVar[dict[str, tuple[str, ...]]] = {"task": ("task_name",)}
     control_flow = frozenset({"TaskRejectedError"})
     enqueue_methods = frozenset({"kiq"})
 
@@ -149,7 +149,7 @@ class Taskiq(Framework):
                     )
         timeout = job.options.get("timeout")
         time_limit = (
-            Resolved(seconds(timeout.value), timeout.source, timeout.location)  # type: ignore[arg-type]
+            Resolved(seconds(timeout.value), timeout.source, timeout.location)
             if timeout is not None
             else Resolved(None, DEFAULT)
         )
@@ -178,7 +178,7 @@ def _middleware_in(project: Project, call: Call, path: str) -> Middleware | None
 
 
 def _chain_middleware(project: Project, value: Value, path: str) -> Middleware | None:
-    """``Broker(...).with_result_backend(...).with_middlewares(Smart...)``: the middleware in the chain."""
+    """The retry middleware of ``Broker(...).with_result_backend(...).with_middlewares(...)``."""
     while isinstance(value, Call):
         func = value.func
         if isinstance(func, Attr) and func.name in {"with_middlewares", "add_middlewares"}:

@@ -3,7 +3,7 @@
 An activity's retry policy and timeouts are chosen where a workflow calls it
 (``workflow.execute_activity(fn, start_to_close_timeout=..., retry_policy=...)``);
 the default retry policy has no attempt limit and backs off exponentially from
-1 s by a factor of 2, capped at 100 × the initial interval.
+1 s by a factor of 2, capped at 100 times the initial interval.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ if TYPE_CHECKING:
     from jobaudit.project import Project
 
 CALLS = frozenset(
-    {"execute_activity", "start_activity", "execute_local_activity", "start_local_activity"}
+    f"{verb}_{kind}{suffix}"
+    for verb in ("execute", "start")
+    for kind in ("activity", "local_activity")
+    for suffix in ("", "_method")
 )
 AT_CALL = "set where the activity is called"
 
@@ -32,7 +35,7 @@ class Temporal(Framework):
     enqueue_methods = CALLS
 
     def policy(self, job: Job, project: Project) -> JobPolicy:
-        sites = [site for site in project.sites_of(job) if site.method in CALLS]
+        sites = [site for site in project.sites_of(job, tests=False) if site.method in CALLS]
         resolver = project.resolver
 
         def agreed(name: str) -> tuple[Value, Location | None] | Unknown:
@@ -70,9 +73,7 @@ class Temporal(Framework):
                     max_attempts = Resolved(
                         Unknown("maximum_attempts is not a constant"), "RetryPolicy", location
                     )
-                backoff = Resolved(
-                    Backoff("exponential", None, None, False), "RetryPolicy", location
-                )
+                backoff = Resolved(_backoff(value, project), "RetryPolicy", location)
             else:
                 max_attempts = Resolved(
                     Unknown("retry_policy is computed at run time"), AT_CALL, location
@@ -84,7 +85,7 @@ class Temporal(Framework):
             if isinstance(found, Unknown):
                 return Resolved(found, AT_CALL)
             value, location = found
-            return Resolved(seconds(value), f"{name} at the workflow call", location)  # type: ignore[arg-type]
+            return Resolved(seconds(value), f"{name} at the workflow call", location)
 
         time_limit = limit("start_to_close_timeout")
         if time_limit.value is None:
@@ -99,3 +100,21 @@ class Temporal(Framework):
             delivery=Resolved("at-least-once", "activities are retried by default"),
             idempotency_guard=idempotency_guard(job, project),
         )
+
+
+def _backoff(policy: Call, project: Project) -> Backoff | Unknown:
+    """``RetryPolicy`` delays: from ``initial_interval`` (1 s), capped at ``maximum_interval``
+    (100 times the initial interval), growing by ``backoff_coefficient`` (2.0)."""
+    resolver = project.resolver
+    initial = policy.kwarg("initial_interval")
+    first = 1.0 if initial is None else seconds(resolver.evaluate(initial))
+    maximum = policy.kwarg("maximum_interval")
+    if not isinstance(first, float):
+        return Unknown("initial_interval is not a constant")
+    cap = 100 * first if maximum is None else seconds(resolver.evaluate(maximum))
+    if not isinstance(cap, float):
+        return Unknown("maximum_interval is not a constant")
+    coefficient = resolver.evaluate(policy.kwarg("backoff_coefficient"))
+    if coefficient == 1 or coefficient == 1.0:
+        return Backoff("fixed", first)
+    return Backoff("exponential", first, cap, False)
