@@ -1,71 +1,110 @@
 """JOB201 control-flow-exception-swallowed.
 
-A broad ``except`` that does not re-raise swallows the exceptions frameworks
-use for control flow: Celery's ``Retry`` (already published, so the job runs
-again *and* this run ends SUCCESS), ``SoftTimeLimitExceeded``, RQ's
-``JobTimeoutException``, Huey's ``RetryTask``, the ``CancelledError`` that
-enforces async timeouts.  Which ones ``except Exception`` catches differs per
-framework (``shared/reference/frameworks.md`` §1.11).
+Frameworks stop, retry and time out jobs by raising exceptions through the
+job's own code: Celery's ``Retry`` (already published when ``self.retry()``
+raises it, so a swallowed retry ends this run SUCCESS *and* runs the task
+again), ``Reject``/``Ignore``, ``SoftTimeLimitExceeded``, RQ's
+``JobTimeoutException``, Huey's ``RetryTask``/``CancelExecution``, arq's and
+Dramatiq's ``Retry``, and the ``CancelledError`` that cancels async jobs.  A
+broad ``except`` between the raise and the framework that does not re-raise
+ends all of that silently.
+
+Which handlers catch what follows the real class hierarchies
+(``shared/reference/frameworks.md`` §1.11): Dramatiq's ``TimeLimitExceeded``
+and asyncio's ``CancelledError`` derive from ``BaseException``, so only a bare
+``except:`` or ``except BaseException`` swallows them.  Handlers are searched
+innermost first and in order, so ``except (Retry, SoftTimeLimitExceeded):
+raise`` before ``except Exception`` is recognised as correct code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from jobaudit.blocking import is_blocking
 from jobaudit.checks.base import Finding, Rule
-from jobaudit.facts import FunctionFacts, Handler
+from jobaudit.facts import CallSite, FunctionFacts, Handler
 from jobaudit.frameworks.base import raised_name
+from jobaudit.frameworks.retry_helpers import body_places, jobs_label
 from jobaudit.model import Job, Location
-from jobaudit.symbols import ProjectFunction
-from jobaudit.values import Local, Ref, dotted
+from jobaudit.project import BODY_DEPTH, BodyFunction
+from jobaudit.symbols import Assigned, External, ProjectClass
+from jobaudit.values import Call, Local, Ref, Seq, Value, dotted
 
 if TYPE_CHECKING:
-    from jobaudit.project import BodyFunction, Project
+    from jobaudit.project import Project
 
-BROAD_EXCEPTION = "builtins.Exception"
-BROAD_BASE = "builtins.BaseException"
+FRAMEWORK_TITLE = {
+    "celery": "Celery",
+    "huey": "Huey",
+    "arq": "arq",
+    "dramatiq": "Dramatiq",
+    "rq": "RQ",
+    "taskiq": "taskiq",
+}
+PACKAGES: dict[str, tuple[str, ...]] = {
+    "celery": ("celery.", "billiard."),
+    "huey": ("huey.",),
+    "arq": ("arq.",),
+    "dramatiq": ("dramatiq.",),
+}
+"""Where each framework's control-flow exceptions are imported from."""
+RAISED: dict[str, dict[str, str]] = {
+    "celery": {
+        "Retry": "the retry never happens",
+        "Reject": "the message is never rejected and the task carries on",
+        "Ignore": "the task is not ignored and carries on",
+    },
+    "huey": {
+        "RetryTask": "the retry never happens",
+        "CancelExecution": "the task is not cancelled and carries on",
+    },
+    "arq": {"Retry": "the retry never happens"},
+    "dramatiq": {"Retry": "the retry never happens"},
+}
+"""Exceptions a job raises itself to steer the framework (all ``Exception`` subclasses).
+
+Each maps to what swallowing it costs, for the message.
+"""
+SUPERCLASSES: dict[tuple[str, str], frozenset[str]] = {
+    ("celery", "Retry"): frozenset({"TaskPredicate", "CeleryError"}),
+    ("celery", "Reject"): frozenset({"TaskPredicate", "CeleryError"}),
+    ("celery", "Ignore"): frozenset({"TaskPredicate", "CeleryError"}),
+    ("rq", "JobTimeoutException"): frozenset({"BaseTimeoutException"}),
+    ("dramatiq", "Retry"): frozenset({"DramatiqError"}),
+    ("dramatiq", "TimeLimitExceeded"): frozenset({"Interrupt"}),
+    ("arq", "Retry"): frozenset({"RuntimeError"}),
+}
+"""Framework base classes between a control-flow exception and ``Exception``."""
+TIME_LIMITS = {
+    "celery": ("SoftTimeLimitExceeded", "soft time limit"),
+    "rq": ("JobTimeoutException", "job timeout"),
+    "dramatiq": ("TimeLimitExceeded", "time limit"),
+}
+"""The exception each framework raises inside the job when its time is up."""
+BASE_EXCEPTION_LIMITS = frozenset({"TimeLimitExceeded"})
+CANCELLED = "CancelledError"
+PUBLISHED_RETRY = "the retry is already published, so this run ends SUCCESS and the task runs again"
+RUNS_ON = "the job runs on past its time limit"
+
+Fate = Handler | Literal["escapes", "stopped"]
 
 
 @dataclass(frozen=True)
 class Trigger:
-    """An exception the framework may raise at a point inside a ``try`` body."""
+    """A control-flow exception that can be raised at a point of a function."""
 
     exception: str
     base_exception: bool
-    """True for BaseException subclasses, which ``except Exception`` does not catch."""
+    """A ``BaseException`` subclass, which ``except Exception`` does not catch."""
     what: str
+    """How the message names it (``Celery's Retry from raise self.retry()``)."""
+    consequence: str
     line: int
     trys: tuple[int, ...]
-
-
-def catches(handler: Handler, trigger: Trigger) -> bool:
-    if not handler.types:
-        return True
-    for value in handler.types:
-        name = dotted(value) or ""
-        if name == BROAD_BASE:
-            return True
-        if name == BROAD_EXCEPTION and not trigger.base_exception:
-            return True
-        if name.rpartition(".")[2] == trigger.exception:
-            return True
-    return False
-
-
-def swallowing_handler(function: FunctionFacts, trigger: Trigger) -> Handler | None:
-    """The handler that ends the trigger's propagation without re-raising, if any."""
-    for index in reversed(trigger.trys):
-        block = function.trys[index]
-        for handler_index in block.handlers:
-            handler = function.handlers[handler_index]
-            if catches(handler, trigger):
-                if handler.reraises:
-                    break
-                return handler
-    return None
+    """The ``try`` bodies around that point, outermost first."""
 
 
 class ControlFlowExceptionSwallowed(Rule):
@@ -76,144 +115,269 @@ class ControlFlowExceptionSwallowed(Rule):
     summary = "A broad except swallows the exception a framework uses to retry or time out a job."
     frameworks = ("celery", "huey", "arq", "dramatiq", "rq", "taskiq")
 
-    def check_job(self, job: Job, project: Project) -> Iterator[Finding]:
-        reported: set[tuple[str, int]] = set()
-        for function in project.body(job):
-            for trigger in self.triggers(job, project, function):
-                handler = swallowing_handler(function.facts, trigger)
-                if handler is None or not _is_broad(handler):
-                    continue
-                key = (function.path, handler.span[0])
-                if key in reported:
-                    continue
-                reported.add(key)
-                yield self.finding(
-                    Location(function.path, handler.span),
-                    f"{job.label()}: {_describe(handler)} swallows {trigger.what} "
-                    f"(line {trigger.line}){_consequence(job, trigger)}",
-                    job,
-                )
+    def check_project(self, project: Project) -> Iterator[Finding]:
+        # A helper's handler is part of every job that calls it: report it once, naming them.
+        for location, text, jobs in body_places(
+            project, lambda j, f: self._swallowed(j, f, project)
+        ):
+            yield self.finding(location, f"{jobs_label(jobs)}: {text}", jobs[0])
 
-    def triggers(self, job: Job, project: Project, function: BodyFunction) -> list[Trigger]:
-        facts = function.facts
-        assert job.policy is not None
-        found: list[Trigger] = []
-        for raised in facts.raises:
-            if not raised.trys:
-                continue
-            name = raised_name(raised.value)
-            if name in _RAISED.get(job.framework, ()):
-                base = job.framework == "dramatiq" and name == "TimeLimitExceeded"
-                found.append(
-                    Trigger(
-                        name or "",
-                        base,
-                        f"{_FRAMEWORK[job.framework]}'s {name}",
-                        raised.span[0],
-                        raised.trys,
+    def _swallowed(
+        self, job: Job, function: BodyFunction, project: Project
+    ) -> list[tuple[Location, str]]:
+        """The broad handlers of one function of a job's body that swallow control flow."""
+        if job.framework not in FRAMEWORK_TITLE:
+            return []
+        triggers = _Triggers(job, project)
+        found = triggers.raised(function, BODY_DEPTH - function.depth)
+        out: list[tuple[Location, str]] = []
+        for trigger in found + triggers.time_limits(function):
+            handler = swallowing_handler(job, project, function, trigger)
+            if handler is not None:
+                out.append(
+                    (
+                        Location(function.path, handler.span),
+                        f"{_describe(handler)} swallows {trigger.what} (line {trigger.line}); "
+                        f"{trigger.consequence}",
                     )
                 )
-        if job.framework == "celery" and function.depth == 0:
+        return out
+
+
+class _Triggers:
+    """Where a job's body can raise its framework's control-flow exceptions."""
+
+    def __init__(self, job: Job, project: Project) -> None:
+        self.job = job
+        self.project = project
+        self.framework = job.framework
+
+    def raised(self, function: BodyFunction, budget: int) -> list[Trigger]:
+        """Raises and ``retry()`` calls in ``function``, and those escaping the helpers it calls."""
+        facts = function.facts
+        wanted = RAISED.get(self.framework, {})
+        title = FRAMEWORK_TITLE[self.framework]
+        found: list[Trigger] = []
+        for raise_ in facts.raises:
+            name = raised_name(raise_.value) or ""
+            if name in wanted and self._from_framework(raise_.value):
+                found.append(
+                    Trigger(
+                        name,
+                        False,
+                        f"{title}'s {name}",
+                        wanted[name],
+                        raise_.span[0],
+                        raise_.trys,
+                    )
+                )
+        if self.framework == "celery":
             for site in facts.calls:
-                func = site.call.func
-                name = func.name if isinstance(func, (Local, Ref)) else ""
-                if site.trys and (
-                    name == "self.retry" or name.endswith(f"{job.function.name}.retry")
-                ):
-                    if not site.raised:
-                        found.append(
-                            Trigger(
-                                "Retry",
-                                False,
-                                "Celery's Retry raised by self.retry()",
-                                site.call.span[0],
-                                site.trys,
-                            )
+                if _raises_retry(self.job, facts, site):
+                    spelled = "raise self.retry()" if site.raised else "self.retry()"
+                    found.append(
+                        Trigger(
+                            "Retry",
+                            False,
+                            f"Celery's Retry from {spelled}",
+                            PUBLISHED_RETRY,
+                            site.call.span[0],
+                            site.trys,
                         )
-                    else:
-                        found.append(
-                            Trigger(
-                                "Retry",
-                                False,
-                                "Celery's Retry from raise self.retry()",
-                                site.call.span[0],
-                                site.trys,
-                            )
-                        )
-        timeout = self._timeout_exception(job)
-        if timeout is not None:
-            exception, base, what = timeout
-            for site in facts.calls:
-                if site.trys and self._can_take_time(site.call, project, site.awaited):
-                    found.append(Trigger(exception, base, what, site.call.span[0], site.trys))
+                    )
+        if budget > 0:
+            found.extend(self._escaping_callees(function, budget))
         return found
 
-    def _timeout_exception(self, job: Job) -> tuple[str, bool, str] | None:
-        assert job.policy is not None
-        policy = job.policy
-        limited = isinstance(policy.time_limit.value, float)
-        soft = isinstance(policy.soft_time_limit.value, float)
-        if job.framework == "celery" and soft:
-            return "SoftTimeLimitExceeded", False, "SoftTimeLimitExceeded (soft_time_limit is set)"
-        if job.framework == "rq" and limited:
-            return "JobTimeoutException", False, "RQ's JobTimeoutException"
-        if job.framework == "dramatiq" and limited:
-            return "TimeLimitExceeded", True, "Dramatiq's TimeLimitExceeded"
-        if job.framework in {"arq", "taskiq"} and job.function.is_async:
-            return (
-                "CancelledError",
-                True,
-                "the CancelledError that enforces the timeout and shutdown",
+    def _escaping_callees(self, function: BodyFunction, budget: int) -> list[Trigger]:
+        """Control-flow exceptions that escape a project helper, placed at the call."""
+        found: list[Trigger] = []
+        for site in function.facts.calls:
+            callee = self.project.callee(site.call, function.facts, self.job)
+            if callee is None:
+                continue
+            inner = BodyFunction(callee.facts, callee.path, function.depth + 1, ())
+            for trigger in self.raised(inner, budget - 1):
+                if _fate(self.job, self.project, inner, trigger) == "escapes":
+                    found.append(
+                        Trigger(
+                            trigger.exception,
+                            trigger.base_exception,
+                            f"{trigger.what} in '{callee.facts.name}'",
+                            trigger.consequence,
+                            site.call.span[0],
+                            site.trys,
+                        )
+                    )
+        return found
+
+    def _from_framework(self, value: Value | None) -> bool:
+        """The raised class is the framework's own, not a project class of the same name."""
+        target = value.func if isinstance(value, Call) else value
+        if not isinstance(target, Ref):
+            return False
+        symbol = self.project.resolver.lookup(target.name)
+        return isinstance(symbol, External) and symbol.name.startswith(PACKAGES[self.framework])
+
+    def time_limits(self, function: BodyFunction) -> list[Trigger]:
+        """Time limits the runtime delivers as an exception wherever the code spends time."""
+        facts = function.facts
+        if self.framework in {"arq", "taskiq"}:
+            # Cancellation reaches a coroutine only where it awaits.
+            if not facts.is_async:
+                return []
+            return [
+                Trigger(
+                    CANCELLED,
+                    True,
+                    "asyncio's CancelledError raised inside the await",
+                    "the job cannot be cancelled at its timeout or at shutdown",
+                    site.call.span[0],
+                    site.trys,
+                )
+                for site in facts.calls
+                if site.awaited and site.trys
+            ]
+        if self.framework not in TIME_LIMITS:
+            return []
+        policy = self.job.policy
+        assert policy is not None
+        limit = policy.soft_time_limit if self.framework == "celery" else policy.time_limit
+        if not isinstance(limit.value, float):
+            return []
+        exception, label = TIME_LIMITS[self.framework]
+        what = f"{exception}, which the {limit.value:g} s {label} ({limit.source}) raises"
+        return [
+            Trigger(
+                exception,
+                exception in BASE_EXCEPTION_LIMITS,
+                what,
+                RUNS_ON,
+                site.call.span[0],
+                site.trys,
             )
-        return None
+            for site in facts.calls
+            if site.trys and self._takes_time(site, facts)
+        ]
 
-    def _can_take_time(self, call: object, project: Project, awaited: bool) -> bool:
-        from jobaudit.values import Call
+    def _takes_time(self, site: CallSite, facts: FunctionFacts) -> bool:
+        """A call a time limit is likely to interrupt: I/O, sleeps, awaits, project code."""
+        if site.awaited or is_blocking(self.project.external_name(site.call.func)):
+            return True
+        return self.project.callee(site.call, facts, self.job) is not None
 
-        assert isinstance(call, Call)
-        if awaited:
-            return True
-        if is_blocking(project.external_name(call.func)):
-            return True
-        if isinstance(call.func, Ref):
-            return isinstance(project.resolver.lookup(call.func.name), ProjectFunction)
+
+def _raises_retry(job: Job, facts: FunctionFacts, site: CallSite) -> bool:
+    """``self.retry(...)`` / ``<task>.retry(...)``: raises ``Retry`` unless ``throw=False``."""
+    if site.call.kwarg("throw") is False:
         return False
+    func = site.call.func
+    if isinstance(func, Ref):
+        return func.name.endswith(f".{job.function.name}.retry")
+    if not isinstance(func, Local) or func.name != "self.retry":
+        return False
+    # ``self`` is the task in the job function and in the task class's own methods.
+    return facts is job.function or (job.cls is not None and facts.class_name == job.cls.name)
 
 
-_FRAMEWORK = {
-    "celery": "Celery",
-    "huey": "Huey",
-    "arq": "arq",
-    "dramatiq": "Dramatiq",
-    "rq": "RQ",
-    "taskiq": "taskiq",
-}
-_RAISED: dict[str, frozenset[str]] = {
-    "celery": frozenset({"Retry", "Reject", "Ignore"}),
-    "huey": frozenset({"RetryTask", "CancelExecution"}),
-    "arq": frozenset({"Retry"}),
-    "dramatiq": frozenset({"Retry"}),
-}
+# -- handlers ------------------------------------------------------------------------------
 
 
-def _is_broad(handler: Handler) -> bool:
+def _caught(project: Project, value: Value) -> list[str] | None:
+    """The class names an ``except`` clause names, following tuples; None when unknown."""
+    if isinstance(value, Seq):
+        names: list[str] = []
+        for item in value.items:
+            inner = _caught(project, item)
+            if inner is None:
+                return None
+            names.extend(inner)
+        return names
+    if not isinstance(value, Ref):
+        return None
+    symbol = project.resolver.lookup(value.name)
+    if isinstance(symbol, Assigned):
+        return _caught(project, symbol.value)
+    if isinstance(symbol, External):
+        return [symbol.name.rpartition(".")[2]]
+    if isinstance(symbol, ProjectClass):
+        return [symbol.facts.name]
+    return None
+
+
+def _handler_names(project: Project, handler: Handler) -> list[str] | None:
     if not handler.types:
+        return ["BaseException"]
+    names: list[str] = []
+    for value in handler.types:
+        caught = _caught(project, value)
+        if caught is None:
+            return None
+        names.extend(caught)
+    return names
+
+
+def _catches(job: Job, names: list[str], trigger: Trigger) -> bool:
+    if "BaseException" in names or ("Exception" in names and not trigger.base_exception):
         return True
-    return any((dotted(t) or "") in {BROAD_EXCEPTION, BROAD_BASE} for t in handler.types)
+    related = {trigger.exception} | SUPERCLASSES.get((job.framework, trigger.exception), set())
+    return bool(related.intersection(names))
+
+
+def _retries_in(job: Job, facts: FunctionFacts, handler: Handler) -> bool:
+    """The handler calls the task's ``retry()``, which raises ``Retry`` in place of the error."""
+    block = facts.trys[handler.try_index]
+    following = [
+        facts.handlers[index].span[0]
+        for index in block.handlers
+        if facts.handlers[index].span[0] > handler.span[0]
+    ]
+    end = min(following) if following else block.span[2] + 1
+    return any(
+        site.in_handler
+        and handler.span[0] <= site.call.span[0] < end
+        and _raises_retry(job, facts, site)
+        for site in facts.calls
+    )
+
+
+def _fate(job: Job, project: Project, function: BodyFunction, trigger: Trigger) -> Fate:
+    """The handler that ends ``trigger`` without re-raising, or whether it escapes the function.
+
+    ``"stopped"`` covers handlers that deal with it (a specific class, a
+    handler of unknown classes, ``return`` after a time limit in the job).
+    """
+    facts = function.facts
+    for index in reversed(trigger.trys):
+        for handler_index in facts.trys[index].handlers:
+            handler = facts.handlers[handler_index]
+            names = _handler_names(project, handler)
+            if names is None:
+                return "stopped"
+            if not _catches(job, names, trigger):
+                continue
+            if handler.reraises or _retries_in(job, facts, handler):
+                break
+            ends_job = handler.exits and facts is job.function
+            if trigger.consequence == RUNS_ON and ends_job:
+                return "stopped"
+            return handler
+    return "escapes"
+
+
+def swallowing_handler(
+    job: Job, project: Project, function: BodyFunction, trigger: Trigger
+) -> Handler | None:
+    """The broad handler that ends ``trigger`` without re-raising, if that is what happens."""
+    fate = _fate(job, project, function, trigger)
+    if not isinstance(fate, Handler):
+        return None
+    names = _handler_names(project, fate) or []
+    return fate if {"Exception", "BaseException"}.intersection(names) else None
 
 
 def _describe(handler: Handler) -> str:
     if not handler.types:
         return "a bare `except:`"
-    names = ", ".join((dotted(t) or "?").removeprefix("builtins.") for t in handler.types)
+    names = ", ".join((dotted(t) or "?").rpartition(".")[2] for t in handler.types)
     return f"`except {names}`" if len(handler.types) == 1 else f"`except ({names})`"
-
-
-def _consequence(job: Job, trigger: Trigger) -> str:
-    if job.framework == "celery" and trigger.exception == "Retry":
-        return "; the retry is already published, so this run ends SUCCESS and the task runs again"
-    if trigger.exception in {"SoftTimeLimitExceeded", "JobTimeoutException", "TimeLimitExceeded"}:
-        return "; the job runs on past its time limit"
-    if trigger.exception == "CancelledError":
-        return "; the job cannot be cancelled at its timeout or at shutdown"
-    return "; the retry never happens"
