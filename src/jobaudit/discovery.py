@@ -59,7 +59,7 @@ class Match:
     declaration: str
     app: str | None = None
     origin: str = ""
-    """The framework's own decorator this resolves to (``celery.shared_task``, ``celery.Celery.task``)."""
+    """The framework decorator this resolves to (``celery.shared_task``, ``celery.Celery.task``)."""
 
 
 @dataclass(frozen=True)
@@ -324,7 +324,7 @@ class Discovery:
         cls: ClassFacts | None,
         jobs: dict[tuple[str, str], Job],
     ) -> None:
-        for decorator, span in zip(function.decorators, function.decorator_spans):
+        for decorator, span in zip(function.decorators, function.decorator_spans, strict=True):
             match = self.classify(decorator, facts.path)
             if match is None:
                 continue

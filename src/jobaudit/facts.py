@@ -310,7 +310,7 @@ class _Scope:
             return Seq(tuple(self.value(elt) for elt in node.elts))
         if isinstance(node, ast.Dict):
             items: list[tuple[Value, Value]] = []
-            for key, val in zip(node.keys, node.values):
+            for key, val in zip(node.keys, node.values, strict=True):
                 if key is None:
                     return Unknown("dict built with **unpacking")
                 items.append((self.value(key), self.value(val)))
@@ -471,8 +471,8 @@ def _local_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]
         if isinstance(statement, ast.Match):
             for case in statement.cases:
                 stack.extend(case.body)
-        for field in ("body", "orelse", "finalbody"):
-            stack.extend(getattr(statement, field, ()))
+        for block in ("body", "orelse", "finalbody"):
+            stack.extend(getattr(statement, block, ()))
     return frozenset(names - declared_global)
 
 
@@ -594,7 +594,7 @@ class _BodyWalker:
         index = len(self.trys)
         self.trys.append(TryBlock(span_of(node), (), ()))
         saved = self._trys
-        self._trys = saved + (index,)
+        self._trys = (*saved, index)
         raises_before = len(self.raises)
         self.walk(node.body)
         self._trys = saved
@@ -798,11 +798,10 @@ class _ModuleExtractor:
         arguments = node.args
         positional = [*arguments.posonlyargs, *arguments.args]
         defaults: list[tuple[str, Value]] = []
-        for arg, default in zip(
-            positional[len(positional) - len(arguments.defaults) :], arguments.defaults
-        ):
+        with_defaults = positional[len(positional) - len(arguments.defaults) :]
+        for arg, default in zip(with_defaults, arguments.defaults, strict=True):
             defaults.append((arg.arg, scope.value(default)))
-        for arg, kw_default in zip(arguments.kwonlyargs, arguments.kw_defaults):
+        for arg, kw_default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True):
             if kw_default is not None:
                 defaults.append((arg.arg, scope.value(kw_default)))
         qualname = f"{prefix}{node.name}"
@@ -849,9 +848,12 @@ class _ModuleExtractor:
                 for target in stmt.targets:
                     if isinstance(target, ast.Name):
                         attrs.append((target.id, value, span_of(stmt)))
-            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                if stmt.value is not None:
-                    attrs.append((stmt.target.id, scope.value(stmt.value), span_of(stmt)))
+            elif (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and stmt.value is not None
+            ):
+                attrs.append((stmt.target.id, scope.value(stmt.value), span_of(stmt)))
         return ClassFacts(
             name=node.name,
             qualname=qualname,

@@ -44,7 +44,7 @@ class Backoff:
     """How long a job waits before its next attempt."""
 
     kind: str
-    """``none`` (no retries), ``immediate``, ``fixed``, ``schedule`` (a list of delays) or ``exponential``."""
+    """``none`` (no retries), ``immediate``, ``fixed``, ``schedule`` (delays) or ``exponential``."""
     delay: float | None = None
     cap: float | None = None
     jitter: bool | None = None

@@ -1,4 +1,4 @@
-"""Column conversion at the edges: ast gives UTF-8 byte offsets, people and SARIF count characters."""
+"""Columns at the edges: ast gives UTF-8 byte offsets; people and SARIF count characters."""
 
 from __future__ import annotations
 

@@ -188,7 +188,7 @@ class Project:
                         continue
                     seen.add(key)
                     found = BodyFunction(
-                        callee.facts, callee.path, level, current.via + (callee.facts.name,)
+                        callee.facts, callee.path, level, (*current.via, callee.facts.name)
                     )
                     out.append(found)
                     next_frontier.append(found)

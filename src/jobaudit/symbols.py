@@ -234,7 +234,7 @@ class Resolver:
                 return InstanceAttr(cls, (value.name,), None)
             base = self.symbol_of(value.base, depth + 1)
             if isinstance(base, InstanceAttr):
-                return InstanceAttr(base.cls, base.attrs + (value.name,), base.instance)
+                return InstanceAttr(base.cls, (*base.attrs, value.name), base.instance)
             return Missing("attribute of an expression")
         return Missing("not a name")
 
@@ -304,7 +304,7 @@ class Resolver:
         return value
 
     def _evaluate_call(self, value: Call, depth: int) -> Value:
-        """A few pure calls whose result is known: ``timedelta(minutes=5).total_seconds()``, ``int("3")``."""
+        """A few pure calls whose result is known: ``timedelta(minutes=5)``, ``int("3")``."""
         func = value.func
         name = func.name if isinstance(func, Ref) else None
         if name is not None and name.rpartition(".")[2] == "timedelta":

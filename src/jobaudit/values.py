@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 Span = tuple[int, int, int, int]
-"""(line, column, end line, end column): 1-based lines, 0-based UTF-8 byte columns, as ast gives them."""
+"""(line, column, end line, end column): 1-based lines, 0-based UTF-8 byte columns (as ast)."""
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,8 @@ class Lambda:
 
 
 Value: TypeAlias = (
-    "None | bool | int | float | str | Unknown | Ref | Local | Attr | Call | Seq | Mapping | BinOp"
-    " | Lambda"
+    "bool | int | float | str | Unknown | Ref | Local | Attr | Call | Seq | Mapping | BinOp"
+    " | Lambda | None"
 )
 
 NUMBER = (int, float)

@@ -29,7 +29,7 @@ class Framework:
     decorators: ClassVar[frozenset[str]] = frozenset()
     """External names of job decorators (``celery.shared_task``)."""
     positional_options: ClassVar[dict[str, tuple[str, ...]]] = {}
-    """Per decorator attribute name (``task``, ``job``...), the option names of positional arguments."""
+    """Per decorator attribute (``task``, ``job``...), the option names of positional arguments."""
     known_options: ClassVar[frozenset[str] | None] = None
     """Every decorator option the framework reads, when it silently accepts others (for JOB402)."""
     control_flow: ClassVar[frozenset[str]] = frozenset()

@@ -24,7 +24,8 @@ def render(result: Result, color: bool, statistics: bool = False, show_source: b
         )
         level = click.style(finding.level, fg=COLORS[finding.level]) if color else finding.level
         lines.append(
-            f"{click.style(location, bold=True) if color else location} {code} [{level}] {finding.message}"
+            f"{click.style(location, bold=True) if color else location} "
+            f"{code} [{level}] {finding.message}"
         )
         if show_source:
             facts = result.project.resolver.facts_by_path.get(finding.path)
@@ -53,7 +54,8 @@ def summary(result: Result) -> str:
     parts = [
         plural(counts[level], level) for level in ("error", "warning", "note") if counts[level]
     ]
-    return f"Found {plural(len(result.findings), 'finding')} ({', '.join(parts)}) in {jobs} across {files}."
+    found = plural(len(result.findings), "finding")
+    return f"Found {found} ({', '.join(parts)}) in {jobs} across {files}."
 
 
 def notices(result: Result) -> list[str]:
