@@ -71,7 +71,7 @@ def test_python_dash_m_runs_the_cli(project: Path) -> None:
 def test_findings_exit_one_and_name_the_job(project: Path) -> None:
     code, out, _ = invoke("check", str(project))
     assert code == 1
-    assert "tasks.py:4:25: JOB301 [error] Task 'sync' retries without limit" in out
+    assert "tasks.py:4:25: JOB301 [error] Task 'sync' retries forever" in out
     assert out.rstrip().endswith("in 1 job across 1 file.")
 
 
