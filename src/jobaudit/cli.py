@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
@@ -67,6 +67,10 @@ def _write(output: Path | None, content: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(content)
+        # mkstemp creates 0600; a report is as readable as any file the user writes.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, output)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -98,13 +102,22 @@ def main() -> None:
 @main.command()
 @paths_argument
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif", "github"]),
+    default="text",
+    show_default=True,
 )
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the report to FILE.",
+)
+@click.option(
+    "--sarif-category",
+    metavar="NAME",
+    help="Write runs[0].automationDetails.id = 'NAME/' (the code scanning category).",
 )
 @click.option(
     "--select", multiple=True, help="Rule codes or prefixes to run (replaces the default set)."
@@ -132,6 +145,7 @@ def check(
     paths: tuple[Path, ...],
     fmt: str,
     output: Path | None,
+    sarif_category: str | None,
     select: tuple[str, ...],
     extend_select: tuple[str, ...],
     ignore: tuple[str, ...],
@@ -165,6 +179,14 @@ def check(
     result = run(targets, config, rules)
     if fmt == "json":
         _write(output, json_report.render(result))
+    elif fmt == "sarif":
+        from jobaudit.report import sarif
+
+        _write(output, sarif.render(result, sarif_category))
+    elif fmt == "github":
+        from jobaudit.report import github
+
+        _write(output, github.render(result))
     else:
         use_color = _color(color) and output is None
         rendered = text.render(result, use_color, statistics, show_source)
@@ -221,6 +243,54 @@ def jobs(paths: tuple[Path, ...], fmt: str, output: Path | None, config_file: Pa
     _write(output, render_json(result.jobs) if fmt == "json" else render_text(result.jobs))
     _print_notices(result, quiet=False)
     sys.exit(EXIT_ERROR if result.internal_errors else EXIT_CLEAN)
+
+
+@main.command()
+@paths_argument
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json", "html"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to FILE.",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Text format: print every job's full entry.")
+@config_option
+def report(
+    paths: tuple[Path, ...], fmt: str, output: Path | None, verbose: bool, config_file: Path | None
+) -> None:
+    """Is each job under PATHS production-ready? Gates per job, worst first (docs/readiness.md).
+
+    Exits 0 whatever the gates say (it is a report; `check` is the gate for CI),
+    2 on a usage, configuration or internal error.
+    """
+    from jobaudit.report import (
+        readiness,
+        readiness_html,
+        readiness_json,
+        readiness_markdown,
+        readiness_text,
+    )
+
+    renderers: dict[str, Callable[[readiness.Readiness], str]] = {
+        "text": lambda built: readiness_text.render(built, verbose),
+        "markdown": readiness_markdown.render,
+        "json": readiness_json.render,
+        "html": readiness_html.render,
+    }
+    targets = list(paths) or [Path(".")]
+    config = _load(targets, config_file)
+    rules = select_rules(config.select, config.ignore, config.extend_select, config.preview)
+    built = readiness.build(run(targets, config, rules))
+    _write(output, renderers[fmt](built))
+    _print_notices(built.result, quiet=False)
+    sys.exit(EXIT_ERROR if built.result.internal_errors else EXIT_CLEAN)
 
 
 @main.command()

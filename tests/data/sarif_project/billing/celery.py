@@ -1,0 +1,4 @@
+from celery import Celery
+
+app = Celery("billing")
+app.conf.broker_url = "redis://localhost:6379/0"
