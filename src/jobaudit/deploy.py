@@ -1,87 +1,179 @@
 """Worker command lines in deployment files (Procfile, compose, systemd units, scripts).
 
 ``celery worker --time-limit=300`` in a Procfile sets a limit for every task
-the worker runs, so JOB401 must see it; these files are not Python, so they are
-read here with a line scan rather than parsed.
+the worker runs, so JOB401 must see it: missing it would report every task of
+a project whose limit lives in its deployment.  These files are not Python, so
+they are read as text: a file that mentions Celery is split into shell-like
+words, which finds ``--time-limit=300``, ``--time-limit 300``, a compose list
+``["--time-limit", "300"]``, a YAML list item and ``CELERYD_OPTS="--time-limit=300"``
+alike.  A value that is not a number (``${TIME_LIMIT}``) means a limit is set
+whose value is known only at deploy time, which is Unknown, not absent.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from fnmatch import fnmatch
 from pathlib import Path
 
 from jobaudit.model import Location
+from jobaudit.values import Unknown
 
-PATTERNS = (
-    "Procfile",
-    "Procfile.*",
-    "*compose*.yml",
-    "*compose*.yaml",
-    "*.service",
-    "supervisord*.conf",
-    "*.supervisor.conf",
-    "Makefile",
-    "Dockerfile*",
-    "*.sh",
-    "fly.toml",
-    "app.json",
-    "heroku.yml",
-    "render.yaml",
+NAMES = ("Procfile*", "Dockerfile*", "Makefile", "*.env", ".env*", "*.dockerfile")
+SUFFIXES = frozenset(
+    {
+        "",
+        ".yml",
+        ".yaml",
+        ".service",
+        ".conf",
+        ".ini",
+        ".cfg",
+        ".sh",
+        ".bash",
+        ".toml",
+        ".json",
+        ".j2",
+        ".tpl",
+        ".tmpl",
+    }
 )
-SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "site-packages"}
-MAX_DEPTH = 3
+"""Where command lines live: Procfiles, compose and Kubernetes YAML, systemd units,
+supervisor and ``/etc/default/celeryd``-style files, s6 ``run`` scripts, shell scripts."""
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        "node_modules",
+        ".venv",
+        "venv",
+        "__pycache__",
+        ".tox",
+        ".nox",
+        "site-packages",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+    }
+)
+MAX_DEPTH = 5
 MAX_BYTES = 1 << 20
-_OPTIONS = {
-    "task_time_limit": re.compile(r"--time-limit[= ]+(\d+(?:\.\d+)?)"),
-    "task_soft_time_limit": re.compile(r"--soft-time-limit[= ]+(\d+(?:\.\d+)?)"),
+OPTIONS = {
+    "--time-limit": "task_time_limit",
+    "--soft-time-limit": "task_soft_time_limit",
 }
-_POOL = re.compile(r"(?:-P|--pool)[= ]*(gevent|eventlet)\b")
+_WORD = re.compile(r"""[^\s,"'\[\]\\]+""")
+_LIST_MARK = frozenset({"-", "|", ">", "&&", ";"})
+_POOL = re.compile(r"(?:-P\s*|--pool[= ]+)[\"']?(gevent|eventlet)\b")
 
 WorkerOptions = dict[str, dict[str, tuple[object, Location]]]
 
 
-def worker_options(root: Path) -> WorkerOptions:
-    """Options of ``celery worker`` command lines found under ``root``; conflicting values are dropped."""
-    found: dict[str, tuple[object, Location]] = {}
-    conflicts: set[str] = set()
-    for path in _candidates(root):
+def worker_options(root: Path, paths: Sequence[Path] = ()) -> WorkerOptions:
+    """Options of Celery worker command lines in the analysed directories.
+
+    Keys are the settings the options stand for (``task_time_limit``...).
+    Directories given in ``paths`` are searched recursively, and the files at
+    the top of ``root`` too (a Procfile next to ``pyproject.toml`` while only
+    ``src/`` is checked); nothing else under ``root``, so a fixture or an
+    unrelated project in a sub-folder never lends its command line.  Command
+    lines that disagree make the value Unknown: a limit is set, but which one a
+    task gets depends on the worker that runs it.
+    """
+    found: dict[str, list[tuple[object, Location]]] = {}
+    for path in _candidates(root, paths):
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            data = path.read_bytes()
         except OSError:
             continue
-        rel = path.relative_to(root).as_posix()
-        for number, line in enumerate(text.splitlines(), start=1):
-            if "celery" not in line or "worker" not in line:
-                continue
-            location = Location(rel, (number, 0, number, len(line)))
-            values: dict[str, object] = {}
-            for key, pattern in _OPTIONS.items():
-                match = pattern.search(line)
-                if match:
-                    values[key] = float(match.group(1))
-            pool = _POOL.search(line)
-            if pool:
-                values["worker_pool"] = pool.group(1)
-            for key, value in values.items():
-                if key in found and found[key][0] != value:
-                    conflicts.add(key)
-                found.setdefault(key, (value, location))
-    return {"celery": {k: v for k, v in found.items() if k not in conflicts}}
+        if b"\0" in data or b"celery" not in data.lower():
+            continue
+        text = data.decode("utf-8", errors="replace")
+        rel = Path(os.path.relpath(path, root.resolve())).as_posix()
+        for key, value, location in _scan(text, rel):
+            found.setdefault(key, []).append((value, location))
+    options: dict[str, tuple[object, Location]] = {}
+    for key, values in found.items():
+        first_value, first_location = values[0]
+        if any(value != first_value for value, _ in values):
+            options[key] = (
+                Unknown(f"worker command lines give different values for {_flag(key)}"),
+                first_location,
+            )
+        else:
+            options[key] = (first_value, first_location)
+    return {"celery": options}
 
 
-def _candidates(root: Path) -> list[Path]:
-    out: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        depth = len(Path(dirpath).relative_to(root).parts)
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and depth < MAX_DEPTH)
-        for name in sorted(filenames):
-            if any(fnmatch(name, pattern) for pattern in PATTERNS):
-                path = Path(dirpath, name)
-                try:
-                    if path.stat().st_size <= MAX_BYTES:
-                        out.append(path)
-                except OSError:
-                    continue
+def _scan(text: str, path: str) -> list[tuple[str, object, Location]]:
+    out: list[tuple[str, object, Location]] = []
+    words = [match for match in _WORD.finditer(text) if match.group(0) not in _LIST_MARK]
+    for index, match in enumerate(words):
+        word = match.group(0)
+        flag, equals, value = word.partition("=")
+        key = OPTIONS.get(flag)
+        if key is None:
+            continue
+        if not equals:
+            value = words[index + 1].group(0) if index + 1 < len(words) else ""
+        out.append((key, _number(value, flag), _location(text, path, match.start())))
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        pool = _POOL.search(line)
+        if pool and "celery" in line.lower() and "worker" in line:
+            out.append(
+                (
+                    "worker_pool",
+                    pool.group(1),
+                    Location(path, (line_number, 0, line_number, len(line))),
+                )
+            )
     return out
+
+
+def _number(value: str, flag: str) -> object:
+    try:
+        return float(value)
+    except ValueError:
+        return Unknown(f"{flag} is {value!r}, a value set at deploy time")
+
+
+def _location(text: str, path: str, offset: int) -> Location:
+    line = text.count("\n", 0, offset) + 1
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    end = len(text) if end == -1 else end
+    return Location(path, (line, 0, line, len(text[start:end].encode("utf-8"))))
+
+
+def _flag(key: str) -> str:
+    return next((flag for flag, setting in OPTIONS.items() if setting == key), key)
+
+
+def _candidates(root: Path, paths: Sequence[Path]) -> list[Path]:
+    root = root.resolve()
+    found: dict[Path, None] = {}
+    if root.is_dir():
+        found.update(dict.fromkeys(p for p in sorted(root.iterdir()) if p.is_file() and _wanted(p)))
+    for given in paths or [Path(".")]:
+        directory = given.resolve()
+        if not directory.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(directory):
+            depth = len(Path(dirpath).relative_to(directory).parts)
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and depth < MAX_DEPTH)
+            for name in sorted(filenames):
+                path = Path(dirpath, name)
+                if _wanted(path):
+                    found[path] = None
+    return list(found)
+
+
+def _wanted(path: Path) -> bool:
+    if path.suffix not in SUFFIXES and not any(fnmatch(path.name, p) for p in NAMES):
+        return False
+    try:
+        return path.stat().st_size <= MAX_BYTES
+    except OSError:
+        return False

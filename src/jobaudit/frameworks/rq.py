@@ -14,7 +14,7 @@ from jobaudit.facts import FunctionFacts
 from jobaudit.frameworks.base import DEFAULT, Framework
 from jobaudit.guards import idempotency_guard
 from jobaudit.model import Backoff, Job, JobPolicy, Location, Resolved
-from jobaudit.symbols import Assigned, seconds
+from jobaudit.symbols import Assigned, ProjectFunction, seconds
 from jobaudit.values import Attr, Call, Local, Mapping, Ref, Seq, Unknown, Value
 
 if TYPE_CHECKING:
@@ -133,9 +133,9 @@ class RQ(Framework):
             elif django:
                 found.append(self._named("default", True))
         for site in project.sites_of(job, tests=False):
-            if site.method not in RQ_ENQUEUE_CALLS:
-                continue
             call = site.site.call
+            if site.method not in RQ_ENQUEUE_CALLS or called_on_job(call, job, project):
+                continue  # ``report.enqueue(...)`` of an @job: its keywords go to the function
             key = "timeout" if site.method == "enqueue_call" else "job_timeout"
             given = call.kwarg(key)
             if given is not None:
@@ -329,3 +329,16 @@ def _is_django_rq(job: Job, project: Project) -> bool:
         if name.startswith("django_rq"):
             return True
     return False
+
+
+def called_on_job(call: Call, job: Job, project: Project) -> bool:
+    """``report.enqueue(...)`` / ``report.delay(...)`` on the ``@job`` function itself.
+
+    rq's decorator gives the function these methods; they pass every keyword
+    to the function and use the decorator's own queue and timeout.
+    """
+    func = call.func
+    if not isinstance(func, Ref):
+        return False
+    symbol = project.resolver.lookup(func.name.rpartition(".")[0])
+    return isinstance(symbol, ProjectFunction) and symbol.facts is job.function
