@@ -64,8 +64,12 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     ".eggs",
     "*.egg-info",
     ".jobaudit_cache",
+    ".*/",
 )
 """Directories that never hold the project's own jobs.
+
+Hidden directories (``.*/``) hold tool data, not the project's jobs: saleor's
+``.semgrep/`` keeps sample Celery tasks as test cases for its semgrep rules.
 
 ``migrations`` is deliberately absent: Django projects do define and enqueue
 jobs from data migrations, and skipping them would hide real findings.
