@@ -47,9 +47,10 @@ class Arq(Framework):
             for cls in facts.classes:
                 for attr, cron in (("functions", False), ("cron_jobs", True)):
                     found = cls.attr(attr)
-                    if found is None or not isinstance(found[0], Seq):
+                    listed = resolver.evaluate(found[0]) if found is not None else None
+                    if found is None or not isinstance(listed, Seq):
                         continue
-                    for item in found[0].items:
+                    for item in listed.items:
                         job = self._job(project, discovery, item, cron, facts.path, found[1])
                         if job is not None:
                             self.settings_of[job.qualname] = cls
