@@ -326,24 +326,30 @@ class TestErrors:
     def test_valid_selectors(self, tmp_path: Path, code: str) -> None:
         assert _load_body(tmp_path, f"[tool.jobaudit]\nselect = ['{code}']\n").select == (code,)
 
-    @pytest.mark.parametrize("code", ["JOB2", "JOB1011", "job101", "E501", "ALL", ""])
+    @pytest.mark.parametrize("code", ["JOB29", "JOB1011", "job999", "E501", "ALL", ""])
     def test_invalid_selectors(self, tmp_path: Path, code: str) -> None:
         message = _error(tmp_path, f"[tool.jobaudit]\nextend-select = ['{code}']\n")
         assert f"'extend-select' has unknown rule code \"{code}\"" in message
 
-    def test_lowercase_code_suggests_uppercase(self, tmp_path: Path) -> None:
-        message = _error(tmp_path, "[tool.jobaudit]\nselect = ['job101']\n")
-        assert message.endswith("did you mean 'JOB101'?")
+    def test_case_does_not_matter_as_on_the_command_line(self, tmp_path: Path) -> None:
+        config = _load_body(tmp_path, "[tool.jobaudit]\nselect = ['job101', 'Job3']\n")
+        assert config.select == ("JOB101", "JOB3")
+
+    @pytest.mark.parametrize("family", ["JOB5", "JOB7", "JOB9"])
+    def test_a_whole_family_is_accepted_before_it_has_rules(
+        self, tmp_path: Path, family: str
+    ) -> None:
+        assert _load_body(tmp_path, f"[tool.jobaudit]\nignore = ['{family}']\n").ignore == (family,)
 
     def test_bad_code_shape_without_known_codes(self, tmp_path: Path) -> None:
         message = _error(tmp_path, "[tool.jobaudit]\nselect = ['W605']\n", ())
         assert message.endswith("rule codes look like 'JOB101', or a prefix such as 'JOB1'")
 
     def test_per_file_ignores_codes(self, tmp_path: Path) -> None:
-        message = _error(tmp_path, "[tool.jobaudit.per-file-ignores]\n'tests/*' = ['JOB9']\n")
-        assert message == (
+        message = _error(tmp_path, "[tool.jobaudit.per-file-ignores]\n'tests/*' = ['JOB99']\n")
+        assert message.startswith(
             "pyproject.toml: [tool.jobaudit] 'per-file-ignores.\"tests/*\"' has unknown rule code "
-            "\"JOB9\"; did you mean 'JOB501'?"
+            "\"JOB99\""
         )
 
     def test_per_file_ignores_value_type(self, tmp_path: Path) -> None:

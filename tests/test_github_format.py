@@ -161,7 +161,7 @@ def test_action_check_step_never_fails_and_reports_its_exit_code(tmp_path: Path)
         action_steps()["check"],
         tmp_path,
         PATHS="fixtures/projects/demo",
-        ARGS="--select JOB3",
+        ARGS="--select JOB301,JOB302",
         SARIF=str(sarif),
     )
     assert completed.returncode == 0, completed.stderr

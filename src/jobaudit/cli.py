@@ -7,6 +7,7 @@ Exit codes are a contract for CI and pre-commit: 0 nothing at or above
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -14,12 +15,14 @@ from pathlib import Path
 
 import click
 
-from jobaudit import __version__
+from jobaudit import __version__, baseline, diffmode
 from jobaudit.checks import ALL_RULES, rule_by_key
+from jobaudit.checks.meta.unused_noqa import UnusedNoqa
 from jobaudit.config import FAIL_ON_LEVELS, Config, ConfigError, load_config
 from jobaudit.docs import rule_page
-from jobaudit.engine import Result, run
+from jobaudit.engine import Result, run, split_targets
 from jobaudit.report import json_report, text
+from jobaudit.report.common import plural
 from jobaudit.report.jobs import render_json, render_text
 from jobaudit.selection import known_codes, select_rules
 
@@ -90,7 +93,9 @@ config_option = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Read configuration from this file instead of searching for one.",
 )
-paths_argument = click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+paths_argument = click.argument(
+    "paths", nargs=-1, type=click.Path(exists=True, path_type=Path)
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -132,6 +137,28 @@ def main() -> None:
     help="Lowest level that fails the run [default: warning].",
 )
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option(
+    "--show-unused-noqa",
+    is_flag=True,
+    help="Also report # noqa comments that suppress nothing (rule JOB901).",
+)
+@click.option(
+    "--baseline",
+    "baseline_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Report only findings not recorded in this baseline FILE.",
+)
+@click.option(
+    "--write-baseline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Record the current findings in FILE (JSON) and exit 0.",
+)
+@click.option(
+    "--diff",
+    "diff_ref",
+    metavar="REF",
+    help="Report only findings on lines changed since the git REF (and untracked files).",
+)
 @click.option("--statistics", is_flag=True, help="Count findings per rule.")
 @click.option("--show-source", is_flag=True, help="Print the source line of each finding.")
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only, no notices or summary.")
@@ -152,6 +179,10 @@ def check(
     preview: bool | None,
     fail_on: str | None,
     exit_zero: bool,
+    show_unused_noqa: bool,
+    baseline_file: Path | None,
+    write_baseline: Path | None,
+    diff_ref: str | None,
     statistics: bool,
     show_source: bool,
     quiet: bool,
@@ -160,6 +191,8 @@ def check(
 ) -> None:
     """Report problems in the background jobs under PATHS (default: the current directory)."""
     targets = list(paths) or [Path(".")]
+    if show_unused_noqa:
+        extend_select = (*extend_select, UnusedNoqa.code)
     config = _load(targets, config_file)
     overrides: dict[str, object] = {}
     if select:
@@ -176,7 +209,9 @@ def check(
         config = config.with_overrides(**overrides)
     _check_codes(config)
     rules = select_rules(config.select, config.ignore, config.extend_select, config.preview)
-    result = run(targets, config, rules)
+    context, report = split_targets(targets, config)
+    result = run(context, config, rules, report)
+    result = _narrow(result, report, write_baseline, baseline_file, diff_ref, quiet)
     if fmt == "json":
         _write(output, json_report.render(result))
     elif fmt == "sarif":
@@ -197,10 +232,50 @@ def check(
     sys.exit(_exit_code(result, config.fail_on, exit_zero))
 
 
+def _narrow(
+    result: Result,
+    report: Sequence[Path] | None,
+    write_baseline: Path | None,
+    baseline_file: Path | None,
+    diff_ref: str | None,
+    quiet: bool,
+) -> Result:
+    """Apply ``--write-baseline`` (which ends the run), ``--baseline`` and ``--diff``."""
+    if write_baseline is not None:
+        count = baseline.write(result, write_baseline)
+        _print_notices(result, quiet)
+        click.echo(f"jobaudit: recorded {plural(count, 'finding')} in {write_baseline}", err=True)
+        sys.exit(EXIT_ERROR if result.internal_errors else EXIT_CLEAN)
+    try:
+        if baseline_file is not None:
+            applied = baseline.apply(result, baseline_file, report)
+            result = applied.result
+            if not quiet and (applied.baselined or applied.stale):
+                click.echo(_baseline_line(applied, baseline_file), err=True)
+        if diff_ref is not None:
+            result, hidden = diffmode.only_changed(result, diffmode.changes(diff_ref, result.root))
+            if not quiet and hidden:
+                unchanged = plural(hidden, "finding")
+                click.echo(f"jobaudit: {unchanged} on lines unchanged since {diff_ref}", err=True)
+    except (baseline.BaselineError, diffmode.DiffError) as exc:
+        click.echo(f"jobaudit: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    return result
+
+
+def _baseline_line(applied: baseline.Applied, file: Path) -> str:
+    line = f"jobaudit: {plural(applied.baselined, 'finding')} in the baseline {file} not shown"
+    if applied.stale:
+        entries = f"{applied.stale} baseline {'entry' if applied.stale == 1 else 'entries'}"
+        line += f"; {entries} no longer found (rewrite it with --write-baseline)"
+    return line
+
+
 def _check_codes(config: Config) -> None:
     codes = known_codes()
     for selector in (*(config.select or ()), *config.extend_select, *config.ignore):
-        if not any(code.startswith(selector) for code in codes):
+        family = re.fullmatch(r"JOB[0-9]?", selector) is not None
+        if not family and not any(code.startswith(selector) for code in codes):
             click.echo(f"jobaudit: error: unknown rule selector '{selector}'", err=True)
             sys.exit(EXIT_ERROR)
 

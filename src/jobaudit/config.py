@@ -458,7 +458,7 @@ class _Reader:
             return default
         for value in values:
             self._check_selector(key, value)
-        return values
+        return tuple(value.upper() for value in values)
 
     def per_file_ignores(self, key: str) -> dict[str, tuple[str, ...]]:
         inner = self.subtable(key)
@@ -470,7 +470,7 @@ class _Reader:
             codes = self._string_items(label, value)
             for code in codes:
                 self._check_selector(label, code)
-            result[glob] = codes
+            result[glob] = tuple(code.upper() for code in codes)
         return result
 
     def _string_items(self, key: str, value: object) -> tuple[str, ...]:
@@ -482,10 +482,16 @@ class _Reader:
         return tuple(value)
 
     def _check_selector(self, key: str, code: str) -> None:
-        """A selector is ``JOB``, a known code, or a prefix of one (``JOB3``, ``JOB30``)."""
+        """A selector is ``JOB``, a family (``JOB3``), a known code or a prefix of one (``JOB30``).
+
+        Case does not matter, as on the command line.  A whole family is
+        accepted even before this version has a rule in it, so a configuration
+        that ignores ``JOB5`` keeps working when such rules arrive.
+        """
         known = self.known_codes
-        if _SELECTOR_RE.fullmatch(code) and (
-            not known or code == "JOB" or any(k.startswith(code) for k in known)
+        selector = code.upper()
+        if _SELECTOR_RE.fullmatch(selector) and (
+            not known or len(selector) <= len("JOB1") or any(k.startswith(selector) for k in known)
         ):
             return
         if known:

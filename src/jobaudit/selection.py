@@ -2,7 +2,7 @@
 
 Codes match by prefix (``JOB3`` selects the retry family).  When a rule is both
 selected and ignored, the more specific entry wins, so ``select = ["JOB301"]``
-with ``ignore = ["JOB3"]`` still runs JOB301.  Preview rules run only when
+with ``ignore = ["JOB3"]`` still runs JOB301; on a tie, ignore wins.  Preview rules run only when
 ``preview`` is on or their full code is selected.
 """
 
@@ -30,7 +30,7 @@ def select_rules(
     rules: list[Rule] = []
     for rule in ALL_RULES:
         selected = _best(rule.code, chosen)
-        if selected < 0 or _best(rule.code, ignore) > selected:
+        if selected < 0 or _best(rule.code, ignore) >= selected:
             continue
         if rule.preview and not preview and rule.code not in {c.upper() for c in chosen}:
             continue

@@ -341,22 +341,29 @@ class Celery(Framework):
                 return Resolved(value, f"base class {klass.name}", Location(path, attr[1]))
         setting = SETTING_OF.get(name)
         if setting is not None:
-            if not apps:
-                return Resolved(
-                    Unknown(
-                        "no Celery app was found in the scanned files, so its settings are unknown"
-                    ),
-                    "app configuration",
-                )
-            found = [app.get(setting) for app in apps]
-            values = [f for f in found if f is not None]
-            if values:
-                if len(values) == len(apps) and all(v.value == values[0].value for v in values):
-                    return values[0]
-                return Resolved(Unknown("the project's Celery apps disagree"), "app configuration")
-            worker = self.worker_limits.get(setting)
-            if worker is not None:
-                return Resolved(worker[0], "worker command line", worker[1])
+            return self.setting(job, setting, default)
+        return Resolved(default, DEFAULT)
+
+    def setting(self, job: Job, setting: str, default: object) -> Resolved:
+        """App setting ``setting`` (``task_time_limit``...) for a job's app(s), then the worker
+        command line, then ``default``: what the task gets when it does not set the option."""
+        apps = self.app_for(job)
+        if not apps:
+            return Resolved(
+                Unknown(
+                    "no Celery app was found in the scanned files, so its settings are unknown"
+                ),
+                "app configuration",
+            )
+        found = [app.get(setting) for app in apps]
+        values = [f for f in found if f is not None]
+        if values:
+            if len(values) == len(apps) and all(v.value == values[0].value for v in values):
+                return values[0]
+            return Resolved(Unknown("the project's Celery apps disagree"), "app configuration")
+        worker = self.worker_limits.get(setting)
+        if worker is not None:
+            return Resolved(worker[0], "worker command line", worker[1])
         return Resolved(default, DEFAULT)
 
     def _base_chain(self, job: Job, project: Project) -> list[tuple[ClassFacts, str]]:
@@ -511,11 +518,13 @@ class Celery(Framework):
         throws = self.lookup(job, project, "throws", None)
         dont = self.lookup(job, project, "dont_autoretry_for", None)
         permanent_names: list[str] = []
-        for resolved in (throws, dont):
+        sources: list[str] = []
+        for label, resolved in (("throws", throws), ("dont_autoretry_for", dont)):
             names = exception_names(resolved.value, project)
-            if isinstance(names, tuple):
+            if isinstance(names, tuple) and names:
                 permanent_names.extend(names)
-        permanent = Resolved(tuple(permanent_names), "throws / dont_autoretry_for")
+                sources.append(f"{label} ({resolved.source})")
+        permanent = Resolved(tuple(permanent_names), ", ".join(sources) or DEFAULT)
 
         backoff = self._backoff(job, project, autoretries, retry_calls, retry_kwargs_map)
         if retries and max_attempts.value == 1:  # max_retries=0: configured, but never retried

@@ -14,6 +14,9 @@ from jobaudit.frameworks import FRAMEWORK_TITLES
 from jobaudit.model import Backoff, Job, JobPolicy, Resolved
 from jobaudit.values import Unknown
 
+SCHEMA_VERSION = 1
+"""Bumped when a key of the JSON documents changes meaning or disappears (additions keep it)."""
+
 POLICY_KEYS = (
     "max_attempts",
     "time_limit",
@@ -64,7 +67,11 @@ def job_document(job: Job) -> dict[str, Any]:
 
 
 def render_json(jobs: list[Job]) -> str:
-    document = {"version": __version__, "jobs": [job_document(job) for job in jobs]}
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "version": __version__,
+        "jobs": [job_document(job) for job in jobs],
+    }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -91,6 +98,10 @@ LABELS = {
 }
 
 
+VALUE_WIDTH = 32
+"""Longer values get a line of their own, so the source column stays aligned."""
+
+
 def render_text(jobs: list[Job]) -> str:
     lines: list[str] = []
     for job in jobs:
@@ -99,13 +110,20 @@ def render_text(jobs: list[Job]) -> str:
         lines.append(
             f"{job.path}:{job.location.span[0]}: {job.label()} ({title}, {job.declaration})"
         )
+        rows = []
         for key in POLICY_KEYS:
             resolved: Resolved = getattr(job.policy, key)
-            value = text_value(key, resolved)
             source = (
                 resolved.source if resolved.known else f"{resolved.source}: {resolved.reason}"
             )
-            lines.append(f"    {LABELS[key]:<13} {value:<28} {source}")
+            rows.append((LABELS[key], text_value(key, resolved), source))
+        width = min(max(len(value) for _, value, _ in rows), VALUE_WIDTH)
+        for label, value, source in rows:
+            if len(value) > width:
+                lines.append(f"    {label:<13} {value}")
+                lines.append(f"    {'':<13} {'':<{width}}  {source}")
+            else:
+                lines.append(f"    {label:<13} {value:<{width}}  {source}")
         lines.append("")
     counts: dict[str, int] = {}
     for job in jobs:

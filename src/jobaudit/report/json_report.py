@@ -8,6 +8,7 @@ from typing import Any
 from jobaudit import __version__
 from jobaudit.engine import Result
 from jobaudit.report.common import level_counts, place
+from jobaudit.report.jobs import SCHEMA_VERSION
 
 
 def findings_document(result: Result) -> dict[str, Any]:
@@ -38,6 +39,7 @@ def findings_document(result: Result) -> dict[str, Any]:
         )
     counts = level_counts(result.findings)
     return {
+        "schema_version": SCHEMA_VERSION,
         "version": __version__,
         "findings": findings,
         "notices": [
