@@ -40,3 +40,18 @@ def is_blocking(name: str | None) -> bool:
     if not name:
         return False
     return name in BLOCKING_NAMES or name.startswith(BLOCKING_PREFIXES)
+
+
+LOCAL_PREFIXES = ("subprocess.",)
+"""Blocking calls that stay on the machine: no other service can fail them for a moment."""
+
+
+def is_network(name: str | None) -> bool:
+    """Whether an external dotted name talks to another service (HTTP, mail, cloud, queue, DB).
+
+    Those are the calls whose failures are often transient (a timeout, a 503,
+    a dropped connection), unlike sleeps and subprocesses.
+    """
+    if not name:
+        return False
+    return name.startswith(BLOCKING_PREFIXES) and not name.startswith(LOCAL_PREFIXES)

@@ -66,7 +66,16 @@ OPTIONS = {
 }
 _WORD = re.compile(r"""[^\s,"'\[\]\\]+""")
 _LIST_MARK = frozenset({"-", "|", ">", "&&", ";"})
-_POOL = re.compile(r"(?:-P\s*|--pool[= ]+)[\"']?(gevent|eventlet)\b")
+_POOL = re.compile(r"(?:-P\s*|--pool[= ]+)[\"']?([A-Za-z_]\w*)")
+_CELERY_WORKER = re.compile(r"\bcelery\b.*[\s\"',\[]worker\b")
+_RQ_WORKER = re.compile(r"\brq\W{1,4}worker\b|\brqworker\b")
+_RQ_FILE = re.compile(rb"\brq\W{1,4}worker\b|\brqworker\b")
+_RQ_SCHEDULER = re.compile(r"--with-scheduler|(?<![\w-])-s(?![\w-])")
+"""RQ moves ``enqueue_in``/``enqueue_at`` jobs to their queue only in a worker run with this."""
+_HUEY_WORKER = re.compile(r"(?:-k\s*|--worker-type[= ]+)[\"']?(thread|process|greenlet)\b")
+_HUEY_WORKERS = re.compile(r"(?:\s-w\s*|--workers[= ]+)[\"']?(\d+)\b")
+DEFAULT = "default"
+"""A worker line that does not choose: the pool or worker type comes from the app's settings."""
 
 WorkerOptions = dict[str, dict[str, tuple[object, Location]]]
 
@@ -82,35 +91,44 @@ def worker_options(root: Path, paths: Sequence[Path] = ()) -> WorkerOptions:
     lines that disagree make the value Unknown: a limit is set, but which one a
     task gets depends on the worker that runs it.
     """
-    found: dict[str, list[tuple[object, Location]]] = {}
+    found: dict[tuple[str, str], list[tuple[object, Location]]] = {}
     for path in _candidates(root, paths):
         try:
             data = path.read_bytes()
         except OSError:
             continue
-        if b"\0" in data or b"celery" not in data.lower():
+        lowered = data.lower()
+        if b"\0" in data or (
+            b"celery" not in lowered and b"huey" not in lowered and not _RQ_FILE.search(lowered)
+        ):
             continue
         text = data.decode("utf-8", errors="replace")
         rel = Path(os.path.relpath(path, root.resolve())).as_posix()
-        for key, value, location in _scan(text, rel):
-            found.setdefault(key, []).append((value, location))
-    options: dict[str, tuple[object, Location]] = {}
-    for key, values in found.items():
+        for framework, key, value, location in _scan(text, rel, b"celery" in lowered):
+            found.setdefault((framework, key), []).append((value, location))
+    options: WorkerOptions = {"celery": {}}
+    for (framework, key), values in found.items():
         first_value, first_location = values[0]
         if any(value != first_value for value, _ in values):
-            options[key] = (
+            options.setdefault(framework, {})[key] = (
                 Unknown(f"worker command lines give different values for {_flag(key)}"),
                 first_location,
             )
         else:
-            options[key] = (first_value, first_location)
-    return {"celery": options}
+            options.setdefault(framework, {})[key] = (first_value, first_location)
+    return options
 
 
-def _scan(text: str, path: str) -> list[tuple[str, object, Location]]:
-    out: list[tuple[str, object, Location]] = []
+def _scan(text: str, path: str, celery: bool) -> list[tuple[str, str, object, Location]]:
+    """Options of the command lines in one file, as (framework, setting, value, place).
+
+    Every Celery worker line records its pool and every Huey consumer line its
+    worker type (``default`` when the line leaves it to the settings), so
+    workers that run differently make the value Unknown.
+    """
+    out: list[tuple[str, str, object, Location]] = []
     words = [match for match in _WORD.finditer(text) if match.group(0) not in _LIST_MARK]
-    for index, match in enumerate(words):
+    for index, match in enumerate(words if celery else []):
         word = match.group(0)
         flag, equals, value = word.partition("=")
         key = OPTIONS.get(flag)
@@ -118,17 +136,19 @@ def _scan(text: str, path: str) -> list[tuple[str, object, Location]]:
             continue
         if not equals:
             value = words[index + 1].group(0) if index + 1 < len(words) else ""
-        out.append((key, _number(value, flag), _location(text, path, match.start())))
+        out.append(("celery", key, _number(value, flag), _location(text, path, match.start())))
     for line_number, line in enumerate(text.splitlines(), start=1):
-        pool = _POOL.search(line)
-        if pool and "celery" in line.lower() and "worker" in line:
-            out.append(
-                (
-                    "worker_pool",
-                    pool.group(1),
-                    Location(path, (line_number, 0, line_number, len(line))),
-                )
-            )
+        where = Location(path, (line_number, 0, line_number, len(line.encode("utf-8"))))
+        if _CELERY_WORKER.search(line):
+            pool = _POOL.search(line)
+            out.append(("celery", "worker_pool", pool.group(1) if pool else DEFAULT, where))
+        elif _RQ_WORKER.search(line):  # the flag may sit on a later line of a YAML list
+            out.append(("rq", "with_scheduler", bool(_RQ_SCHEDULER.search(text)), where))
+        elif "huey_consumer" in line or "run_huey" in line:
+            kind = _HUEY_WORKER.search(line)
+            out.append(("huey", "worker_type", kind.group(1) if kind else DEFAULT, where))
+            count = _HUEY_WORKERS.search(line)
+            out.append(("huey", "workers", int(count.group(1)) if count else DEFAULT, where))
     return out
 
 

@@ -9,16 +9,20 @@ failing rules become notices.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
 from pathlib import Path
 
+import pathspec
+
+from jobaudit.checks import ALL_RULES
 from jobaudit.checks.base import Finding, Rule
+from jobaudit.checks.meta.unused_noqa import UnusedNoqa
 from jobaudit.config import Config
 from jobaudit.deploy import worker_options
 from jobaudit.facts import FileFacts, extract
-from jobaudit.files import SourceFile, discover
+from jobaudit.files import SourceFile, _git_toplevel, discover
 from jobaudit.model import Job
 from jobaudit.notices import Notice
 from jobaudit.project import Project
@@ -36,6 +40,8 @@ class Result:
     rules: list[Rule]
     suppressed: int = 0
     internal_errors: list[Notice] = field(default_factory=list)
+    paths: dict[str, Path] = field(default_factory=dict)
+    """Each analysed file's absolute path by its relative path (git and baselines need both)."""
 
 
 class ModuleNamer:
@@ -106,6 +112,8 @@ def module_names(files: Sequence[SourceFile]) -> dict[str, tuple[str, bool]]:
     names: dict[str, tuple[str, bool]] = {}
     for file in sorted(files):
         module, is_package = namer.name(file.path)
+        # Undecodable file-name bytes are shown as \xNN, as in relpath, never as surrogates.
+        module = os.fsencode(module).decode("utf-8", "backslashreplace")
         if module in taken or module in FRAMEWORK_PACKAGES:
             module = file.relpath.replace("/", ".")
         taken.add(module)
@@ -141,27 +149,119 @@ def collect(files: Iterable[SourceFile]) -> tuple[list[FileFacts], list[Notice]]
             facts.append(facts_for(file, parsed, names[file.relpath]))
         except RecursionError:
             notices.append(Notice(file.relpath, "too deeply nested to analyse (RecursionError)"))
+        except Exception as exc:  # a bug on one file must not lose the others' findings
+            notices.append(
+                Notice(file.relpath, f"internal error while analysing: {type(exc).__name__}: {exc}")
+            )
     return facts, notices
 
 
-def run(paths: Sequence[Path], config: Config, rules: Sequence[Rule]) -> Result:
+def run(
+    paths: Sequence[Path],
+    config: Config,
+    rules: Sequence[Rule],
+    report: Sequence[Path] | None = None,
+) -> Result:
+    """Analyse ``paths``; with ``report``, report on those files only (:func:`split_targets`)."""
     files, notices = discover(paths, config)
+    if report is not None:
+        files, shown, given_notices = _reported(files, report, config)
     facts, parse_notices = collect(files)
     notices.extend(parse_notices)
-    project = Project(facts, config, worker_options(config.root))
+    project = Project(facts, config, worker_options(config.root, paths))
     findings, errors = check(project, rules)
+    errors = project.errors + errors
+    unused, audit_errors = audit_suppressions(project, rules, findings)
+    errors += audit_errors
+    jobs = project.jobs
+    if report is not None:
+        findings = [f for f in findings if f.path in shown]
+        unused = [f for f in unused if f.path in shown]
+        errors = [e for e in errors if not e.path or e.path in shown]
+        notices = given_notices + [n for n in notices if n.path in shown]
+        jobs = [job for job in jobs if job.path in shown]
     kept, suppressed = suppress(findings, facts, config)
+    kept = sorted(kept + suppress(unused, [], config)[0])
     return Result(
         root=config.root,
-        files=len(files),
-        jobs=project.jobs,
+        files=len(files) if report is None else len(shown),
+        jobs=jobs,
         findings=kept,
         notices=sorted(set(notices + errors)),
         project=project,
         rules=list(rules),
         suppressed=suppressed,
         internal_errors=errors,
+        paths={file.relpath: file.path for file in files},
     )
+
+
+def split_targets(paths: Sequence[Path], config: Config) -> tuple[list[Path], list[Path] | None]:
+    """What to analyse and what to report on: ``(context, report)``.
+
+    Files given alone (pre-commit passes the changed files) are reported on,
+    but analysed within their project, so that the settings module, the
+    Celery app and wrappers defined in other files are seen (their
+    :func:`context_root`).  When a directory is given, what is given is
+    analysed and reported on (``report`` is ``None``).
+    """
+    if not paths or any(path.is_dir() for path in paths):
+        return list(paths), None
+    files = [Path(os.path.abspath(path)) for path in paths]
+    common = Path(os.path.commonpath([str(file.parent) for file in files]))
+    return [context_root(common, config), *files], list(paths)
+
+
+def context_root(directory: Path, config: Config) -> Path:
+    """The root of the project that ``directory`` (absolute) belongs to.
+
+    The directory of the configuration file; without one, the git work tree;
+    outside git, the directory above the outermost package holding
+    ``directory`` (``shop/tasks.py`` needs ``shop/settings.py`` and also
+    ``proj/celery.py`` beside ``shop/``).
+    """
+    if config.source is not None:
+        return Path(config.root)
+    top = _git_toplevel(str(directory))
+    if top is not None:
+        return Path(top)
+    while (directory / "__init__.py").is_file() and directory.parent != directory:
+        directory = directory.parent
+    return directory
+
+
+def _reported(
+    files: Sequence[SourceFile], report: Sequence[Path], config: Config
+) -> tuple[list[SourceFile], set[str], list[Notice]]:
+    """``files`` with the ``report`` files named as given, their names, and notices about them.
+
+    A file reached both through the context's walk and by name keeps the name
+    it was given (``tasks.py`` when run from ``shop/``, not the walk's path).
+    """
+    given, notices = discover(report, config)
+    named = {os.path.realpath(file.path): file for file in given}
+    files = [named.get(os.path.realpath(file.path), file) for file in files]
+    return files, {file.relpath for file in given}, notices
+
+
+def audit_suppressions(
+    project: Project, rules: Sequence[Rule], findings: Sequence[Finding]
+) -> tuple[list[Finding], list[Notice]]:
+    """Findings about the ``# noqa`` comments themselves, when JOB901 is selected.
+
+    A comment is used when any rule, selected or not, reports on its line, so
+    the rules that did not run are run here too, for this judgement only.
+    """
+    auditors = [rule for rule in rules if isinstance(rule, UnusedNoqa)]
+    if not auditors:
+        return [], []
+    ran = {rule.code for rule in rules}
+    others = [rule() for rule in ALL_RULES if rule.code not in ran and rule is not UnusedNoqa]
+    extra, errors = check(project, others)
+    judged = [*findings, *extra]
+    codes = [rule.code for rule in ALL_RULES]
+    out = [f for rule in auditors for f in rule.check_suppressions(project, judged, codes)]
+    return out, errors
 
 
 def check(project: Project, rules: Sequence[Rule]) -> tuple[list[Finding], list[Notice]]:
@@ -190,6 +290,11 @@ def suppress(
 ) -> tuple[list[Finding], int]:
     """Drop findings silenced by ``# noqa`` on their line or by ``per-file-ignores``."""
     noqa = {f.path: dict(f.noqa) for f in facts}
+    # gitignore rules, as for ``exclude``: "legacy.py" matches at any depth, "*" stays in a folder
+    per_file = [
+        (pathspec.GitIgnoreSpec.from_lines([pattern]), ignored)
+        for pattern, ignored in config.per_file_ignores.items()
+    ]
     kept: list[Finding] = []
     suppressed = 0
     for finding in findings:
@@ -200,8 +305,8 @@ def suppress(
                 suppressed += 1
                 continue
         if any(
-            fnmatch(finding.path, pattern) and any(finding.code.startswith(c) for c in ignored)
-            for pattern, ignored in config.per_file_ignores.items()
+            spec.match_file(finding.path) and any(finding.code.startswith(c) for c in ignored)
+            for spec, ignored in per_file
         ):
             suppressed += 1
             continue

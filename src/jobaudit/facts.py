@@ -18,6 +18,7 @@ from jobaudit.values import (
     Attr,
     BinOp,
     Call,
+    Element,
     Lambda,
     Local,
     Mapping,
@@ -48,6 +49,25 @@ class CallSite:
     """Context managers of the enclosing ``with`` statements, outermost first."""
     in_handler: bool = False
     in_loop: bool = False
+    checks: tuple[int, ...] = ()
+    """Indices (into ``FunctionFacts.checks``) of the ``if`` statements the call is inside."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """An ``if`` statement: what its test reads and whether its body leaves early.
+
+    Guards against running a job twice are tests of stored state
+    (``if order.receipt_sent_at: return``); facts keep what the test reads,
+    rules decide what it means.
+    """
+
+    span: Span
+    """The whole statement, body and ``else`` included."""
+    reads: tuple[Value, ...]
+    """The names, attributes and called functions of the test (``order.receipt_sent_at``)."""
+    exits: bool
+    """The body ends with ``return``, ``raise``, ``continue`` or ``break``."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +87,10 @@ class Handler:
     """It logs with a traceback (``logger.exception``, ``exc_info=``, ``capture_exception``)."""
     body_is_trivial: bool
     """The body is only ``pass``, ``...``, ``continue`` or a docstring."""
+    only_logs: bool = False
+    """The body does nothing but log (or pass, or return nothing): the error goes no further."""
+    breaks: bool = False
+    """The body leaves the enclosing loop with ``break``."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +100,8 @@ class TryBlock:
     span: Span
     handlers: tuple[int, ...]
     raises: tuple[Value, ...]
+    in_loop: bool = False
+    """The ``try`` statement is inside a loop of the function."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +137,14 @@ class FunctionFacts:
     identifiers: frozenset[str] = frozenset()
     """Every name and attribute name the body mentions (for counters, guards and markers)."""
     class_name: str | None = None
+    checks: tuple[Check, ...] = ()
+    """The ``if`` statements of the body, in source order."""
+    local_spans: tuple[tuple[str, Span], ...] = ()
+    """Where each value of ``locals`` was written, in the same order."""
+    annotations: tuple[tuple[str, Value], ...] = ()
+    """Parameter annotations as written (``order: Order``; a string one stays a string)."""
+    end_line: int = 0
+    """The last line of the body (``span`` covers only ``def name``)."""
 
     def local(self, name: str) -> Value | None:
         """The last value assigned to local ``name`` in the body, if any."""
@@ -337,9 +371,10 @@ class _Scope:
         if isinstance(node, ast.JoinedStr):
             return Unknown("f-string")
         if isinstance(node, ast.Subscript):
-            if self.value(node.value) == Ref("os.environ"):
+            container = self.value(node.value)
+            if container == Ref("os.environ"):
                 return Unknown("read from the environment at run time")
-            return Unknown("subscript")
+            return Element("subscript", container, self.value(node.slice))
         if isinstance(node, ast.Await):
             return self.value(node.value)
         return Unknown(f"{type(node).__name__} expression")
@@ -393,6 +428,37 @@ def _is_trivial(body: list[ast.stmt]) -> bool:
     return True
 
 
+_LOG_CALLS = frozenset(
+    {"debug", "info", "warning", "warn", "error", "critical", "fatal", "log", "print"}
+    | _LOGGING_TRACEBACK
+    | {"capture_message", "captureMessage"}
+)
+
+
+def _only_logs(body: list[ast.stmt]) -> bool:
+    """Statements that log, pass, ``continue``/``break`` or return nothing, and nothing else."""
+    for stmt in body:
+        if isinstance(stmt, (ast.Pass, ast.Continue, ast.Break)):
+            continue
+        if isinstance(stmt, ast.Return) and (
+            stmt.value is None
+            or (isinstance(stmt.value, ast.Constant) and stmt.value.value is None)
+        ):
+            continue
+        value = stmt.value if isinstance(stmt, ast.Expr) else None
+        if isinstance(value, ast.Await):
+            value = value.value
+        if isinstance(value, ast.Constant):
+            continue
+        if isinstance(value, ast.Call):
+            func = value.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in _LOG_CALLS:
+                continue
+        return False
+    return True
+
+
 def _logs_traceback(body: list[ast.stmt]) -> bool:
     for node in ast.walk(ast.Module(body=body, type_ignores=[])):
         if not isinstance(node, ast.Call):
@@ -424,6 +490,11 @@ def _exits(body: list[ast.stmt]) -> bool:
     return False
 
 
+def _ends_early(body: list[ast.stmt]) -> bool:
+    """A block whose last statement leaves it: ``return``, ``raise``, ``continue``, ``break``."""
+    return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise, ast.Continue, ast.Break))
+
+
 def _contains_raise(body: list[ast.stmt]) -> bool:
     """A ``raise`` in the handler, not counting nested function definitions."""
     stack: list[ast.AST] = list(body)
@@ -432,6 +503,22 @@ def _contains_raise(body: list[ast.stmt]) -> bool:
         if isinstance(node, ast.Raise):
             return True
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def _breaks(body: list[ast.stmt]) -> bool:
+    """A ``break`` of the loop around the block, not of a loop or function inside it."""
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Break):
+            return True
+        if isinstance(
+            node,
+            (ast.For, ast.AsyncFor, ast.While, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef),
+        ):
             continue
         stack.extend(ast.iter_child_nodes(node))
     return False
@@ -501,6 +588,9 @@ class _BodyWalker:
         self.nested: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
         self._trys: tuple[int, ...] = ()
         self._withs: tuple[Value, ...] = ()
+        self.checks: list[Check] = []
+        self._checks: tuple[int, ...] = ()
+        self.local_spans: list[tuple[str, Span]] = []
         self._in_handler = False
         self._in_loop = False
 
@@ -521,19 +611,25 @@ class _BodyWalker:
             return
         if isinstance(node, (ast.With, ast.AsyncWith)):
             managers = tuple(self.scope.value(item.context_expr) for item in node.items)
-            for item in node.items:
+            for item, manager in zip(node.items, managers, strict=True):
                 self.expr(item.context_expr)
+                if isinstance(item.optional_vars, ast.Name):  # ``with Session() as session``
+                    self.bind(item.optional_vars.id, manager, item.context_expr)
             saved = self._withs
             self._withs = saved + managers
             self.walk(node.body)
             self._withs = saved
             return
         if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+            saved_loop = self._in_loop
             if isinstance(node, ast.While):
+                self._in_loop = True  # the test runs again on every iteration
                 self.expr(node.test)
             else:
                 self.expr(node.iter)
-            saved_loop = self._in_loop
+                if isinstance(node.target, ast.Name):
+                    each = Element("loop variable", self.scope.value(node.iter), Unknown("each"))
+                    self.bind(node.target.id, each, node.iter)
             self._in_loop = True
             self.walk(node.body)
             self._in_loop = saved_loop
@@ -571,13 +667,19 @@ class _BodyWalker:
                 value = self.scope.value(node.value)
                 for target in target_nodes:
                     if isinstance(target, ast.Name):
-                        self.locals.append((target.id, value))
+                        self.bind(target.id, value, node.value)
+                    elif isinstance(target, (ast.Tuple, ast.List)):
+                        self.unpack(target, value, node.value)
                 self.expr(node.value)
             return
         if isinstance(node, ast.If):
             self.expr(node.test)
+            self.checks.append(Check(span_of(node), self.reads(node.test), _ends_early(node.body)))
+            saved_checks = self._checks
+            self._checks = (*saved_checks, len(self.checks) - 1)
             self.walk(node.body)
             self.walk(node.orelse)
+            self._checks = saved_checks
             return
         if isinstance(node, ast.Match):
             self.expr(node.subject)
@@ -615,13 +717,17 @@ class _BodyWalker:
                     exits=_exits(handler.body),
                     logs_traceback=_logs_traceback(handler.body),
                     body_is_trivial=_is_trivial(handler.body),
+                    only_logs=_only_logs(handler.body),
+                    breaks=_breaks(handler.body),
                 )
             )
             saved_handler = self._in_handler
             self._in_handler = True
             self.walk(handler.body)
             self._in_handler = saved_handler
-        self.trys[index] = TryBlock(span_of(node), tuple(handler_indices), body_raises)
+        self.trys[index] = TryBlock(
+            span_of(node), tuple(handler_indices), body_raises, self._in_loop
+        )
         self.walk(node.orelse)
         self.walk(node.finalbody)
 
@@ -638,8 +744,40 @@ class _BodyWalker:
                 withs=self._withs,
                 in_handler=self._in_handler,
                 in_loop=self._in_loop,
+                checks=self._checks,
             )
         )
+
+    def bind(self, name: str, value: Value, node: ast.expr) -> None:
+        self.locals.append((name, value))
+        self.local_spans.append((name, span_of(node)))
+
+    def unpack(self, target: ast.Tuple | ast.List, value: Value, node: ast.expr) -> None:
+        """``order, created = get_or_create(...)``: each name is that element of the value."""
+        if any(isinstance(elt, ast.Starred) for elt in target.elts):
+            return
+        for position, elt in enumerate(target.elts):
+            if isinstance(elt, ast.Name):
+                self.bind(elt.id, Element("unpacked", value, position), node)
+
+    def reads(self, test: ast.expr) -> tuple[Value, ...]:
+        """The names and attribute chains a test reads, outermost first (calls' too)."""
+        found: list[Value] = []
+        stack: list[ast.AST] = [test]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Lambda):
+                continue
+            if isinstance(node, (ast.Name, ast.Attribute)):
+                found.append(self.scope.value(node))
+                base: ast.expr = node
+                while isinstance(base, ast.Attribute):
+                    base = base.value
+                if not isinstance(base, ast.Name):
+                    stack.append(base)
+                continue
+            stack.extend(reversed(list(ast.iter_child_nodes(node))))
+        return tuple(found)
 
     def args_of(self, node: ast.Call) -> None:
         self.expr(node.func)
@@ -828,10 +966,18 @@ class _ModuleExtractor:
             raises=tuple(walker.raises),
             returns=tuple(walker.returns),
             locals=tuple(walker.locals),
+            checks=tuple(walker.checks),
+            local_spans=tuple(walker.local_spans),
+            annotations=tuple(
+                (arg.arg, scope.value(arg.annotation))
+                for arg in [*positional, *arguments.kwonlyargs]
+                if arg.annotation is not None
+            ),
             nested=nested,
             docstring=_first_doc_line(node),
             identifiers=self.identifiers(node),
             class_name=class_name,
+            end_line=node.end_lineno or node.lineno,
         )
 
     def class_(self, node: ast.ClassDef, scope: _Scope, qualname: str) -> ClassFacts:
@@ -882,9 +1028,8 @@ def _def_span(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> Sp
 
 def _first_doc_line(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
     doc = ast.get_docstring(node, clean=True)
-    if not doc:
-        return None
-    return doc.strip().splitlines()[0]
+    lines = doc.strip().splitlines() if doc else []
+    return lines[0] if lines else None
 
 
 def _module_statements(body: list[ast.stmt]) -> list[ast.stmt]:
@@ -955,6 +1100,7 @@ def all_functions(facts: FileFacts) -> list[FunctionFacts]:
 __all__ = [
     "AttrAssign",
     "CallSite",
+    "Check",
     "ClassFacts",
     "FileFacts",
     "FunctionFacts",

@@ -48,6 +48,9 @@ class Backoff:
     delay: float | None = None
     cap: float | None = None
     jitter: bool | None = None
+    factor: float = 2.0
+    """For ``exponential``: each delay is the previous one times this (Huey's
+    ``retry_backoff``, Temporal's ``backoff_coefficient``; the others double)."""
 
     def describe(self) -> str:
         if self.kind == "fixed":

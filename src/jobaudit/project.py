@@ -7,7 +7,9 @@ gives each job its effective ``JobPolicy``.  Rules read only this model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import PurePosixPath
@@ -18,9 +20,10 @@ from jobaudit.discovery import Discovery, EnqueueSite
 from jobaudit.facts import FileFacts, FunctionFacts
 from jobaudit.frameworks import build_frameworks
 from jobaudit.frameworks.custom import Custom
-from jobaudit.model import Job, Location
+from jobaudit.model import Backoff, Job, JobPolicy, Location, Resolved
+from jobaudit.notices import Notice
 from jobaudit.symbols import Assigned, External, ProjectFunction, Resolver
-from jobaudit.values import Call, Local, Ref, Value, dotted
+from jobaudit.values import Call, Local, Ref, Unknown, Value, dotted
 
 if TYPE_CHECKING:
     from jobaudit.config import Config
@@ -116,8 +119,29 @@ class Project:
         self.sites: list[EnqueueSite] = discovery.enqueue_sites(self.jobs)
         for framework in self.frameworks:
             framework.prepare(self)
+        self.errors: list[Notice] = []
         for job in self.jobs:
-            job.policy = self.framework_of(job).policy(job, self)
+            job.policy = self._policy(job)
+
+    def _policy(self, job: Job) -> JobPolicy:
+        """The job's effective policy; an adapter that fails costs only this job's (all unknown)."""
+        framework = self.framework_of(job)
+        try:
+            return conform(framework.policy(job, self))
+        except Exception as exc:
+            reason = f"internal error in the {framework.name} adapter on {job.label()}"
+            self.errors.append(Notice(job.path, f"{reason} ({type(exc).__name__}: {exc})"))
+            unknown = Resolved(Unknown("the framework adapter failed"), "internal error")
+            return JobPolicy(
+                max_attempts=unknown,
+                backoff=unknown,
+                retry_on=unknown,
+                permanent=Resolved((), "internal error"),
+                time_limit=unknown,
+                soft_time_limit=unknown,
+                delivery=unknown,
+                idempotency_guard=unknown,
+            )
 
     # -- frameworks ----------------------------------------------------------------------
 
@@ -225,3 +249,44 @@ class Project:
             if isinstance(symbol, Assigned) and isinstance(symbol.value, Ref):
                 return self.external_name(symbol.value)
         return None
+
+
+def conform(policy: JobPolicy) -> JobPolicy:
+    """The policy with every value outside :class:`JobPolicy`'s documented types made Unknown.
+
+    Analysed code can pass anything as an option (``max_retries=[]``,
+    ``time_limit="x"``, ``1e309``); an adapter that forwards such a value must
+    not make a rule compare a list with seconds, or a report fail to write it.
+    """
+    changes = {}
+    for name, fits, kind in _CONTRACT:
+        resolved: Resolved = getattr(policy, name)
+        if not isinstance(resolved.value, Unknown) and not fits(resolved.value):
+            reason = Unknown(f"{name.replace('_', ' ')} is not {kind}")
+            changes[name] = Resolved(reason, resolved.source, resolved.location)
+    return dataclasses.replace(policy, **changes) if changes else policy
+
+
+def _count(value: object) -> bool:
+    return value == "unbounded" or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _duration(value: object) -> bool:
+    return value is None or (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    )
+
+
+def _names(value: object) -> bool:
+    return isinstance(value, tuple) and all(isinstance(item, str) for item in value)
+
+
+_CONTRACT: tuple[tuple[str, Callable[[object], bool], str], ...] = (
+    ("max_attempts", _count, "a whole number"),
+    ("time_limit", _duration, "a finite number of seconds"),
+    ("soft_time_limit", _duration, "a finite number of seconds"),
+    ("backoff", lambda value: isinstance(value, Backoff), "a backoff"),
+    ("retry_on", lambda value: value in ("all", "none") or _names(value), "exception names"),
+    ("permanent", _names, "exception names"),
+    ("delivery", lambda value: value in ("at-least-once", "at-most-once"), "a delivery mode"),
+)

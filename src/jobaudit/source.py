@@ -12,12 +12,11 @@ import ast
 import io
 import re
 import tokenize
-import sys
 import warnings
 from dataclasses import dataclass
 
+from jobaudit.downlevel import RUNNING, Feature, downlevel, inspect
 from jobaudit.files import SourceFile
-from jobaudit.downlevel import downlevel
 from jobaudit.notices import Notice
 
 __all__ = [
@@ -25,6 +24,7 @@ __all__ = [
     "ParsedSource",
     "SourceError",
     "decode",
+    "from_tree",
     "load_source",
     "parse_source",
 ]
@@ -42,6 +42,7 @@ _NOQA_RE = re.compile(
 _PRAGMA_RE = re.compile(r"#\s*jobaudit:\s*idempotent\b(?P<rest>.*)", re.IGNORECASE)
 _REASON_LEAD_RE = re.compile("^\\s*(?:--|\u2014|:)?\\s*")
 _CODE_SPLIT_RE = re.compile(r"[\s,]+")
+_SURROGATE_ESCAPE_RE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F]")
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 
@@ -96,23 +97,92 @@ def parse_source(text: str, filename: str) -> ParsedSource:
     if "\x00" in text:
         raise SourceError("contains NUL bytes (binary file?)", _line_of(text, text.index("\x00")))
     try:
-        tree = _parse(text, filename)
-    except SyntaxError as exc:
-        copy = downlevel(text)
-        try:
-            if copy is None:
-                raise exc
-            tree = _parse(copy, filename)
-        except SyntaxError:
-            raise SourceError(_syntax_reason(exc), exc.lineno or 0) from None
+        tree = _parse_any_python(text, filename)
     except RecursionError:
         raise SourceError("too deeply nested for Python's parser (RecursionError)") from None
     except MemoryError:
         raise SourceError(
             "ran out of memory while parsing (very deeply nested code also causes this)"
         ) from None
+    _escape_lone_surrogates(text, tree)
+    return from_tree(text, tree)
+
+
+def _escape_lone_surrogates(text: str, tree: ast.Module) -> None:
+    """Keep ``"\\udce9"``-style escapes in string constants as text.
+
+    Such an escape makes a lone surrogate, which no output encoding accepts,
+    and strings from code reach every report (job names, settings modules).
+    Only an escape in the source can make one, so most files skip the walk.
+    """
+    if _SURROGATE_ESCAPE_RE.search(text) is None:
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            try:
+                node.value.encode("utf-8")
+            except UnicodeEncodeError:
+                node.value = node.value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def from_tree(text: str, tree: ast.Module) -> ParsedSource:
+    """The :class:`ParsedSource` of ``text`` parsed elsewhere (flake8 hands plugins its tree)."""
     noqa, pragmas = _suppressions(text)
     return ParsedSource(text=text, tree=tree, lines=_split_lines(text), noqa=noqa, pragmas=pragmas)
+
+
+def _parse_any_python(text: str, filename: str) -> ast.Module:
+    """Parse ``text``, through a down-levelled copy when it is valid newer Python.
+
+    libcst confirms the file is valid Python (up to 3.14) before the copy is
+    used, so a real syntax error is reported as one; when libcst cannot answer
+    (it crashed or timed out), a copy the running Python reads is used anyway.
+    Nesting limits apply to every Python, so those files are not sent to libcst.
+    """
+    try:
+        return _parse(text, filename)
+    except SyntaxError as exc:
+        error = exc
+    if str(error.msg).startswith("too many"):
+        raise SourceError(_syntax_reason(error, newer=False), error.lineno or 0)
+    tree = _parse_token_copy(text, filename)
+    if tree is not None:
+        # Most newer files (PEP 758, PEP 695) need only token rewrites: confirm
+        # the file is valid and skip libcst's slower search for newer constructs.
+        verdict = inspect(text, detail=False)
+        if verdict is None or verdict.valid:
+            return tree
+        raise SourceError(_syntax_reason(error, newer=False), error.lineno or 0)
+    verdict = inspect(text)
+    if verdict is None or not verdict.valid or not verdict.features:
+        newer = verdict is None or verdict.valid
+        raise SourceError(_syntax_reason(error, newer=newer), error.lineno or 0)
+    copy = downlevel(text, verdict.blanks)
+    try:
+        return _parse(copy if copy is not None else text, filename)
+    except SyntaxError as second:
+        feature = verdict.needs(second.lineno or 0)
+        assert feature is not None
+        raise SourceError(_needs_reason(feature), feature.line) from None
+
+
+def _parse_token_copy(text: str, filename: str) -> ast.Module | None:
+    copy = downlevel(text)
+    if copy is None:
+        return None
+    try:
+        return _parse(copy, filename)
+    except SyntaxError:
+        return None
+
+
+def _needs_reason(feature: Feature) -> str:
+    python = feature.python
+    return (
+        f"needs Python {python} ({feature.name} on line {feature.line}), which jobaudit "
+        f"cannot read on Python {RUNNING[0]}.{RUNNING[1]}; run jobaudit with Python "
+        f"{python} or newer (e.g. uvx --python {python} jobaudit check)"
+    )
 
 
 def _parse(text: str, filename: str) -> ast.Module:
@@ -200,20 +270,20 @@ def _encoding_reason(data: bytes, message: str) -> str:
     return f"invalid encoding declaration: {message}"
 
 
-def _syntax_reason(exc: SyntaxError) -> str:
+def _syntax_reason(exc: SyntaxError, *, newer: bool) -> str:
+    """The interpreter's message; ``newer`` when libcst could not rule out newer syntax."""
     position = ""
     if exc.lineno:
         position = (
             f" (line {exc.lineno}, column {exc.offset})" if exc.offset else f" (line {exc.lineno})"
         )
-    newer = ""
-    if sys.version_info < (3, 14):
-        running = f"{sys.version_info.major}.{sys.version_info.minor}"
-        newer = (
-            f"; if the file is valid Python newer than {running}, run jobaudit "
+    hint = ""
+    if newer:
+        hint = (
+            f"; if the file is valid Python newer than {RUNNING[0]}.{RUNNING[1]}, run jobaudit "
             f"with that Python"
         )
-    return f"syntax error: {exc.msg}{position}{newer}"
+    return f"syntax error: {exc.msg}{position}{hint}"
 
 
 def _line_of(text: str, index: int) -> int:

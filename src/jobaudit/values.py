@@ -23,6 +23,17 @@ class Unknown:
 
 
 @dataclass(frozen=True)
+class Element(Unknown):
+    """An unknown value taken out of a known one: ``rows[0]``, ``obj, created = ...``, a loop
+    variable.  Still Unknown to every rule; those that care where a value comes from (an
+    ORM query's result) read ``container``.  ``key`` is the subscript or the unpacked
+    position, or an Unknown for a loop variable."""
+
+    container: Value = None
+    key: Value = None
+
+
+@dataclass(frozen=True)
 class Ref:
     """A module-level name, qualified by where it was imported from or defined.
 

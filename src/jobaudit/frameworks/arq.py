@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from jobaudit.discovery import Discovery, Match
 from jobaudit.facts import ClassFacts
-from jobaudit.frameworks.base import DEFAULT, Framework
+from jobaudit.frameworks.base import DEFAULT, Framework, as_int
 from jobaudit.guards import idempotency_guard
 from jobaudit.model import Backoff, Job, JobPolicy, Location, Option, Resolved
 from jobaudit.symbols import External, ProjectFunction, seconds
@@ -158,7 +158,7 @@ class Arq(Framework):
             timeout = Resolved(resolver.evaluate(timeout.value), timeout.source, timeout.location)  # type: ignore[arg-type]
         limit = seconds(timeout.value)  # type: ignore[arg-type]
         return JobPolicy(
-            max_attempts=tries,
+            max_attempts=as_int(tries),
             backoff=backoff,
             retry_on=retry_on,
             permanent=Resolved((), "every exception but Retry fails the job"),

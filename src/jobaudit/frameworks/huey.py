@@ -30,6 +30,8 @@ TASK_OPTIONS = (
     "timeout",
 )
 DJHUEY = "huey.contrib.djhuey"
+DJANGO_MODULES = (DJHUEY, "django_huey")
+"""Huey's own Django integration and the django-huey package (several queues), same decorators."""
 
 
 class Huey(Framework):
@@ -38,7 +40,8 @@ class Huey(Framework):
     decorators = frozenset(
         {
             *(
-                f"{DJHUEY}.{name}"
+                f"{module}.{name}"
+                for module in DJANGO_MODULES
                 for name in (
                     "task",
                     "periodic_task",
@@ -94,9 +97,17 @@ class Huey(Framework):
             delay_s = seconds(delay.value)  # type: ignore[arg-type]
             if not isinstance(delay_s, float):
                 backoff = Resolved(Unknown("retry_delay is not a constant"), delay.source)
-            elif isinstance(factor.value, (int, float)) and factor.value and factor.value != 1:
+            elif (
+                delay_s
+                and isinstance(factor.value, (int, float))
+                and factor.value
+                and factor.value != 1
+            ):
+                # ``retry_delay *= retry_backoff`` after each retry; a zero delay stays zero.
                 backoff = Resolved(
-                    Backoff("exponential", delay_s, None, False), factor.source, factor.location
+                    Backoff("exponential", delay_s, None, False, float(factor.value)),
+                    factor.source,
+                    factor.location,
                 )
             elif delay_s:
                 backoff = Resolved(Backoff("fixed", delay_s), delay.source, delay.location)

@@ -239,7 +239,10 @@ class RQ(Framework):
         site_values: list[Value] = []
         for site in project.sites_of(job, tests=False):
             if site.method in {"enqueue", "enqueue_call", "enqueue_in", "enqueue_at"}:
-                site_values.append(project.resolver.evaluate(site.site.call.kwarg("retry")))
+                call = site.site.call
+                if call.kwarg("retry") is None and call.star_kwargs:
+                    return Resolved(Unknown("retry= may be passed with **"), "enqueue call")
+                site_values.append(project.resolver.evaluate(call.kwarg("retry")))
         if not site_values:
             return Resolved(None, DEFAULT)
         if all(value == site_values[0] for value in site_values):

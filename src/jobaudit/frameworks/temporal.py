@@ -115,6 +115,10 @@ def _backoff(policy: Call, project: Project) -> Backoff | Unknown:
     if not isinstance(cap, float):
         return Unknown("maximum_interval is not a constant")
     coefficient = resolver.evaluate(policy.kwarg("backoff_coefficient"))
-    if coefficient == 1 or coefficient == 1.0:
+    if coefficient is None:
+        coefficient = 2.0
+    if not isinstance(coefficient, (int, float)) or isinstance(coefficient, bool):
+        return Unknown("backoff_coefficient is not a constant")
+    if coefficient == 1:
         return Backoff("fixed", first)
-    return Backoff("exponential", first, cap, False)
+    return Backoff("exponential", first, cap, False, float(coefficient))
