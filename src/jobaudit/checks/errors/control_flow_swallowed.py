@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING, Literal
 
 from jobaudit.blocking import is_blocking
 from jobaudit.checks.base import Finding, Rule
+from jobaudit.checks.common import raises_retry
 from jobaudit.facts import CallSite, FunctionFacts, Handler
 from jobaudit.frameworks.base import raised_name
 from jobaudit.frameworks.retry_helpers import body_places, jobs_label
 from jobaudit.model import Job, Location
 from jobaudit.project import BODY_DEPTH, BodyFunction
 from jobaudit.symbols import Assigned, External, ProjectClass
-from jobaudit.values import Call, Local, Ref, Seq, Value, dotted
+from jobaudit.values import Call, Ref, Seq, Value, dotted
 
 if TYPE_CHECKING:
     from jobaudit.project import Project
@@ -173,7 +174,7 @@ class _Triggers:
                 )
         if self.framework == "celery":
             for site in facts.calls:
-                if _raises_retry(self.job, facts, site):
+                if raises_retry(self.job, facts, site):
                     spelled = "raise self.retry()" if site.raised else "self.retry()"
                     found.append(
                         Trigger(
@@ -267,19 +268,6 @@ class _Triggers:
         return self.project.callee(site.call, facts, self.job) is not None
 
 
-def _raises_retry(job: Job, facts: FunctionFacts, site: CallSite) -> bool:
-    """``self.retry(...)`` / ``<task>.retry(...)``: raises ``Retry`` unless ``throw=False``."""
-    if site.call.kwarg("throw") is False:
-        return False
-    func = site.call.func
-    if isinstance(func, Ref):
-        return func.name.endswith(f".{job.function.name}.retry")
-    if not isinstance(func, Local) or func.name != "self.retry":
-        return False
-    # ``self`` is the task in the job function and in the task class's own methods.
-    return facts is job.function or (job.cls is not None and facts.class_name == job.cls.name)
-
-
 # -- handlers ------------------------------------------------------------------------------
 
 
@@ -336,7 +324,7 @@ def _retries_in(job: Job, facts: FunctionFacts, handler: Handler) -> bool:
     return any(
         site.in_handler
         and handler.span[0] <= site.call.span[0] < end
-        and _raises_retry(job, facts, site)
+        and raises_retry(job, facts, site)
         for site in facts.calls
     )
 

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from jobaudit.checks.base import Finding, Rule
+from jobaudit.checks.common import attempts_text, spelled_option
 from jobaudit.checks.retries.unbounded_retries import anchor
 from jobaudit.frameworks.celery import Celery
 from jobaudit.frameworks.retry_helpers import BROAD, HelperUse, body_places, jobs_label, uses_in
@@ -34,17 +35,6 @@ if TYPE_CHECKING:
     from jobaudit.project import BodyFunction, Project
 
 PERMANENT = "permanent errors are retried too"
-
-
-def attempts_text(job: Job) -> str:
-    """``, up to 4 attempts`` for messages, from the job's effective ``max_attempts``."""
-    assert job.policy is not None
-    value = job.policy.max_attempts.value
-    if isinstance(value, int):
-        return f", up to {value} attempts"
-    if value == "unbounded":
-        return ", without limit"
-    return ""
 
 
 def discards_specific_error(job: Job) -> bool:
@@ -102,12 +92,8 @@ class RetryOnAnyException(Rule):
         # Celery re-raises dont_autoretry_for before autoretry_for (``throws`` does not).
         if celery.lookup(job, project, "dont_autoretry_for", None).value not in (None, Seq(())):
             return
-        option = job.options.get("autoretry_for")
-        if option is not None:
-            spelled = f"autoretry_for={render(option.written)}"
-        else:
-            found = celery.lookup(job, project, "autoretry_for", None)
-            spelled = f"autoretry_for={render(found.value)} from {found.source}"  # type: ignore[arg-type]
+        autoretry = celery.lookup(job, project, "autoretry_for", None)
+        spelled = spelled_option(job, "autoretry_for", autoretry)
         location, related = anchor(job, retry_on, project)
         yield self.finding(
             location,
