@@ -65,9 +65,9 @@ def rebuild_index():
 """
 
 
-SELECT = ("JOB2", "JOB3", "JOB4")
-"""The families that have rules today: selecting them keeps these tests true as families arrive."""
-CONFIG = '[tool.jobaudit]\nselect = ["JOB2", "JOB3", "JOB4"]\n'
+SELECT = ("JOB201", "JOB202", "JOB301", "JOB302", "JOB401", "JOB402")
+"""A fixed set of rules, so these tests stay true as rules arrive in every family."""
+CONFIG = "[tool.jobaudit]\nselect = [" + ", ".join(f'"{code}"' for code in SELECT) + "]\n"
 
 
 def readiness_of(root: Path, **overrides: Any) -> Readiness:
@@ -192,7 +192,7 @@ def test_notes_only_warn(tmp_path: Path) -> None:
 
 
 def test_a_gate_without_rules_in_the_run_is_not_checked(ready_project: Path) -> None:
-    report = readiness_of(ready_project, select=("JOB2", "JOB3"))
+    report = readiness_of(ready_project, select=("JOB201", "JOB202", "JOB301", "JOB302"))
     assert report.gate_rules["retries"] == ("JOB301", "JOB302")
     assert report.gate_rules["timeouts"] == ()
     assert states(report, "sync_orders")["timeouts"] == NOT_CHECKED

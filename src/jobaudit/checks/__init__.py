@@ -3,20 +3,88 @@
 from __future__ import annotations
 
 from jobaudit.checks.base import Finding, Rule
+from jobaudit.checks.enqueue.countdown_exceeds_visibility_timeout import (
+    CountdownExceedsVisibilityTimeout,
+)
+from jobaudit.checks.enqueue.enqueue_failure_swallowed import EnqueueFailureSwallowed
+from jobaudit.checks.enqueue.enqueue_in_transaction import EnqueueInTransaction
+from jobaudit.checks.enqueue.enqueue_without_expiry import EnqueueWithoutExpiry
+from jobaudit.checks.enqueue.inline_execution_configured import InlineExecutionConfigured
+from jobaudit.checks.enqueue.job_called_inline import JobCalledInline
+from jobaudit.checks.enqueue.job_waits_on_job import JobWaitsOnJob
+from jobaudit.checks.enqueue.orm_object_argument import OrmObjectArgument
+from jobaudit.checks.enqueue.pickle_serializer import PickleSerializer
 from jobaudit.checks.errors.control_flow_swallowed import ControlFlowExceptionSwallowed
+from jobaudit.checks.errors.permanent_error_retried import PermanentErrorRetried
+from jobaudit.checks.errors.requeue_loop import RequeueLoop
+from jobaudit.checks.errors.retry_call_misuse import RetryCallMisuse
 from jobaudit.checks.errors.retry_on_any_exception import RetryOnAnyException
+from jobaudit.checks.errors.transient_error_not_retried import TransientErrorNotRetried
+from jobaudit.checks.idempotency.acks_late_without_idempotency import AcksLateWithoutIdempotency
+from jobaudit.checks.idempotency.job_id_not_deduplicating import JobIdNotDeduplicating
+from jobaudit.checks.idempotency.periodic_job_overlap import PeriodicJobOverlap
+from jobaudit.checks.idempotency.unbounded_redelivery import UnboundedRedelivery
+from jobaudit.checks.idempotency.unguarded_side_effect import UnguardedSideEffect
+from jobaudit.checks.idempotency.unstable_idempotency_key import UnstableIdempotencyKey
+from jobaudit.checks.meta.unused_noqa import UnusedNoqa
+from jobaudit.checks.retries.backoff_without_jitter import BackoffWithoutJitter
+from jobaudit.checks.retries.excessive_retry_horizon import ExcessiveRetryHorizon
+from jobaudit.checks.retries.misleading_retry_setting import MisleadingRetrySetting
+from jobaudit.checks.retries.nested_retry_layers import NestedRetryLayers
+from jobaudit.checks.retries.retry_delay_exceeds_visibility_timeout import (
+    RetryDelayExceedsVisibilityTimeout,
+)
 from jobaudit.checks.retries.retry_without_backoff import RetryWithoutBackoff
 from jobaudit.checks.retries.unbounded_retries import UnboundedRetries
+from jobaudit.checks.timeouts.activity_without_heartbeat import ActivityWithoutHeartbeat
+from jobaudit.checks.timeouts.blocking_call_without_timeout import BlockingCallWithoutTimeout
 from jobaudit.checks.timeouts.ignored_job_option import IgnoredJobOption
 from jobaudit.checks.timeouts.no_time_limit import NoTimeLimit
+from jobaudit.checks.timeouts.runtime_exceeds_visibility_timeout import (
+    RuntimeExceedsVisibilityTimeout,
+)
+from jobaudit.checks.timeouts.soft_limit_cannot_fire import SoftLimitCannotFire
+from jobaudit.checks.timeouts.timeout_exception_swallowed import TimeoutExceptionSwallowed
+from jobaudit.checks.timeouts.unenforced_time_limit import UnenforcedTimeLimit
 
 ALL_RULES: tuple[type[Rule], ...] = (
+    UnguardedSideEffect,
+    AcksLateWithoutIdempotency,
+    UnboundedRedelivery,
+    UnstableIdempotencyKey,
+    JobIdNotDeduplicating,
+    PeriodicJobOverlap,
     ControlFlowExceptionSwallowed,
     RetryOnAnyException,
+    PermanentErrorRetried,
+    RetryCallMisuse,
+    RequeueLoop,
+    TransientErrorNotRetried,
     UnboundedRetries,
     RetryWithoutBackoff,
+    BackoffWithoutJitter,
+    ExcessiveRetryHorizon,
+    NestedRetryLayers,
+    RetryDelayExceedsVisibilityTimeout,
+    MisleadingRetrySetting,
     NoTimeLimit,
     IgnoredJobOption,
+    SoftLimitCannotFire,
+    BlockingCallWithoutTimeout,
+    UnenforcedTimeLimit,
+    TimeoutExceptionSwallowed,
+    ActivityWithoutHeartbeat,
+    RuntimeExceedsVisibilityTimeout,
+    EnqueueInTransaction,
+    JobWaitsOnJob,
+    OrmObjectArgument,
+    CountdownExceedsVisibilityTimeout,
+    InlineExecutionConfigured,
+    JobCalledInline,
+    EnqueueWithoutExpiry,
+    EnqueueFailureSwallowed,
+    PickleSerializer,
+    UnusedNoqa,
 )
 
 __all__ = ["ALL_RULES", "Finding", "Rule", "rule_by_key"]
