@@ -192,7 +192,10 @@ class IgnoredJobOption(Rule):
         if job.framework == "huey":
             if "task_base" in job.options:
                 return None
-            return Huey.known_options or frozenset()
+            known_huey = Huey.known_options or frozenset()
+            if _uses_django_huey(project):
+                known_huey = known_huey | {"queue"}
+            return known_huey
         celery = project.framework("celery")
         if not isinstance(celery, Celery) or not celery.classes_known(job, project):
             return None
@@ -427,10 +430,21 @@ def _read_by_project(name: str, job: Job, project: Project, wrappers: bool) -> b
 
 
 def _getattr_reads(name: str, project: Project) -> bool:
-    """``getattr(task, "name", ...)`` anywhere in the project."""
-    pattern = re.compile(r"getattr\([^,()]*,\s*[\"']" + re.escape(name) + r"[\"']")
+    """``getattr(task, "name", ...)`` or Huey's ``task.settings.get("name")`` anywhere."""
+    pattern = re.compile(
+        r"(?:getattr\([^,()]*,\s*|\.settings(?:\.get\(|\[))[\"']" + re.escape(name) + r"[\"']"
+    )
     return any(
         pattern.search(line) for facts in project.resolver.modules.values() for line in facts.lines
+    )
+
+
+def _uses_django_huey(project: Project) -> bool:
+    """django-huey's decorators take ``queue=`` to choose one of several Huey instances."""
+    return any(
+        target.startswith("django_huey")
+        for facts in project.resolver.modules.values()
+        for _, target in facts.imports
     )
 
 
