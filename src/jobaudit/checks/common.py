@@ -9,9 +9,15 @@ handlers as spans rather than trees.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from jobaudit.facts import CallSite, FunctionFacts, Handler
 from jobaudit.model import Job, Resolved
-from jobaudit.values import Local, Ref, Value, render
+from jobaudit.symbols import Assigned, External, ProjectClass
+from jobaudit.values import Local, Ref, Seq, Value, render
+
+if TYPE_CHECKING:
+    from jobaudit.project import Project
 
 
 def task_self(job: Job, facts: FunctionFacts) -> str | None:
@@ -89,3 +95,29 @@ def spelled_option(job: Job, name: str, resolved: Resolved) -> str:
     if option is not None:
         return f"{name}={render(option.written)}"
     return f"{name}={render(resolved.value)} from {resolved.source}"  # type: ignore[arg-type]
+
+
+def exception_classes(project: Project, value: Value) -> list[str] | None:
+    """The classes an ``except`` type names, following tuples and constants; None when unknown.
+
+    External classes by their dotted name (``celery.exceptions.Retry``),
+    project classes as ``module.qualname``.
+    """
+    if isinstance(value, Seq):
+        names: list[str] = []
+        for item in value.items:
+            inner = exception_classes(project, item)
+            if inner is None:
+                return None
+            names.extend(inner)
+        return names
+    if not isinstance(value, Ref):
+        return None
+    symbol = project.resolver.lookup(value.name)
+    if isinstance(symbol, Assigned):
+        return exception_classes(project, symbol.value)
+    if isinstance(symbol, External):
+        return [symbol.name]
+    if isinstance(symbol, ProjectClass):
+        return [f"{symbol.facts.module}.{symbol.facts.qualname}"]
+    return None

@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Literal
 
 from jobaudit.blocking import is_blocking
 from jobaudit.checks.base import Finding, Rule
-from jobaudit.checks.common import raises_retry
+from jobaudit.checks.common import exception_classes, raises_retry
 from jobaudit.facts import CallSite, FunctionFacts, Handler
 from jobaudit.frameworks.base import raised_name
 from jobaudit.frameworks.retry_helpers import body_places, jobs_label
 from jobaudit.model import Job, Location
 from jobaudit.project import BODY_DEPTH, BodyFunction
-from jobaudit.symbols import Assigned, External, ProjectClass
-from jobaudit.values import Call, Ref, Seq, Value, dotted
+from jobaudit.symbols import External
+from jobaudit.values import Call, Ref, Value, dotted
 
 if TYPE_CHECKING:
     from jobaudit.project import Project
@@ -272,25 +272,9 @@ class _Triggers:
 
 
 def _caught(project: Project, value: Value) -> list[str] | None:
-    """The class names an ``except`` clause names, following tuples; None when unknown."""
-    if isinstance(value, Seq):
-        names: list[str] = []
-        for item in value.items:
-            inner = _caught(project, item)
-            if inner is None:
-                return None
-            names.extend(inner)
-        return names
-    if not isinstance(value, Ref):
-        return None
-    symbol = project.resolver.lookup(value.name)
-    if isinstance(symbol, Assigned):
-        return _caught(project, symbol.value)
-    if isinstance(symbol, External):
-        return [symbol.name.rpartition(".")[2]]
-    if isinstance(symbol, ProjectClass):
-        return [symbol.facts.name]
-    return None
+    """The class names (last part) an ``except`` type names; None when unknown."""
+    names = exception_classes(project, value)
+    return None if names is None else [name.rpartition(".")[2] for name in names]
 
 
 def _handler_names(project: Project, handler: Handler) -> list[str] | None:

@@ -20,13 +20,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from jobaudit.checks.base import Finding, Rule
-from jobaudit.checks.common import handler_end, raises_retry
+from jobaudit.checks.common import exception_classes, handler_end, raises_retry
 from jobaudit.checks.errors.control_flow_swallowed import SUPERCLASSES, TIME_LIMITS
 from jobaudit.facts import FunctionFacts, Handler, TryBlock
 from jobaudit.frameworks.retry_helpers import body_places, jobs_label
 from jobaudit.model import Job, Location, Resolved
-from jobaudit.symbols import Assigned, External, ProjectClass
-from jobaudit.values import Ref, Seq, Value, dotted
+from jobaudit.values import dotted
 
 if TYPE_CHECKING:
     from jobaudit.project import BodyFunction, Project
@@ -140,32 +139,11 @@ def _caught(handler: Handler, project: Project) -> list[str] | None:
     """The classes an ``except`` clause names, as external or project names; None if unknown."""
     names: list[str] = []
     for value in handler.types:
-        found = _names(value, project)
+        found = exception_classes(project, value)
         if found is None:
             return None
         names.extend(found)
     return names
-
-
-def _names(value: Value, project: Project) -> list[str] | None:
-    if isinstance(value, Seq):
-        out: list[str] = []
-        for item in value.items:
-            inner = _names(item, project)
-            if inner is None:
-                return None
-            out.extend(inner)
-        return out
-    if not isinstance(value, Ref):
-        return None
-    symbol = project.resolver.lookup(value.name)
-    if isinstance(symbol, Assigned):
-        return _names(symbol.value, project)
-    if isinstance(symbol, External):
-        return [symbol.name]
-    if isinstance(symbol, ProjectClass):
-        return [f"{symbol.facts.module}.{symbol.facts.qualname}"]
-    return None
 
 
 def _retries_in(job: Job, handler: Handler, facts: FunctionFacts) -> bool:
