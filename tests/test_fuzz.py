@@ -7,7 +7,8 @@ new format is fuzzed as soon as it exists).  Properties:
 
 * nothing raises and no run is incomplete (exit 0 or 1, never an internal
   error), whatever the file contains;
-* the good job's finding is always reported (one bad file never loses another's);
+* the good job is always found, with its finding while its policy is unbounded
+  (one bad file never loses another's);
 * the same input gives byte-identical output, run after run;
 * JSON outputs parse, and SARIF validates against the OASIS schema;
 * a ``fix`` command, once it exists, leaves files that parse.
@@ -106,14 +107,27 @@ def _run(root: Path, command: str, fmt: str) -> str:
     return result.stdout
 
 
-def _assert_well_formed(command: str, fmt: str, output: str) -> None:
+def _assert_well_formed(fmt: str, output: str) -> None:
     if fmt in ("json", "sarif"):
         document = json.loads(output, parse_constant=_reject_constant)
         if fmt == "sarif" and VALIDATE_SARIF is not None:
             VALIDATE_SARIF(document)
-        if command == "check" and fmt == "json":
-            codes = {(f["code"], f["path"]) for f in document["findings"]}
-            assert ("JOB301", "good_job.py") in codes, codes
+
+
+def _assert_good_job_kept(outputs: dict[tuple[str, str], str]) -> None:
+    """The good job is always found, and its finding stays while its policy says "unbounded".
+
+    Another file may legitimately change that policy (``task_annotations``
+    setting ``max_retries`` for every task), but never hide the job.
+    """
+    (job,) = [
+        job
+        for job in json.loads(outputs["jobs", "json"])["jobs"]
+        if (job["path"], job["name"]) == ("good_job.py", "keep_me")
+    ]
+    findings = json.loads(outputs["check", "json"])["findings"]
+    if job["policy"]["max_attempts"] == "unbounded":
+        assert ("JOB301", "good_job.py") in {(f["code"], f["path"]) for f in findings}
 
 
 def _reject_constant(name: str) -> None:
@@ -127,10 +141,12 @@ def _check_project(files: dict[str, bytes]) -> None:
         (root / "good_job.py").write_text(GOOD_JOB)
         for name, data in files.items():
             (root / name).write_bytes(data)
+        outputs: dict[tuple[str, str], str] = {}
         for command, fmt in RENDERINGS:
-            first = _run(root, command, fmt)
-            _assert_well_formed(command, fmt, first)
+            outputs[command, fmt] = first = _run(root, command, fmt)
+            _assert_well_formed(fmt, first)
             assert _run(root, command, fmt) == first, (command, fmt)
+        _assert_good_job_kept(outputs)
         if "fix" in main.commands:
             _check_fix(root, files)
 
