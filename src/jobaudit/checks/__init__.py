@@ -30,6 +30,7 @@ from jobaudit.checks.meta.unused_noqa import UnusedNoqa
 from jobaudit.checks.observability.failure_callback_on_every_attempt import (
     FailureCallbackOnEveryAttempt,
 )
+from jobaudit.checks.observability.per_attempt_error_report import PerAttemptErrorReport
 from jobaudit.checks.observability.silent_failure import SilentFailure
 from jobaudit.checks.retries.backoff_without_jitter import BackoffWithoutJitter
 from jobaudit.checks.retries.excessive_retry_horizon import ExcessiveRetryHorizon
@@ -81,6 +82,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     RuntimeExceedsVisibilityTimeout,
     SilentFailure,
     FailureCallbackOnEveryAttempt,
+    PerAttemptErrorReport,
     EnqueueInTransaction,
     JobWaitsOnJob,
     OrmObjectArgument,
