@@ -20,8 +20,9 @@ deliberate ``except X: return``:
   lock after the real error was reported);
 * in a helper the job calls, a ``return`` hands the caller a value it can
   check, so only handlers that fall through are reported there;
-* a handler that JOB201 (control flow swallowed) or JOB608 (enqueue failure
-  swallowed) reports is left to them: one finding per handler.
+* a handler that JOB201 (control flow swallowed), JOB406 (timeout swallowed)
+  or JOB608 (enqueue failure swallowed) reports is left to them: one finding
+  per handler.
 
 What a handler does with the error is read from the calls in its body
 (facts mark each call as sitting in a handler; which one is read from line
@@ -37,6 +38,7 @@ from jobaudit.checks.base import Finding, Rule
 from jobaudit.checks.common import exception_classes, handler_at
 from jobaudit.checks.enqueue.enqueue_failure_swallowed import EnqueueFailureSwallowed
 from jobaudit.checks.errors.control_flow_swallowed import ControlFlowExceptionSwallowed
+from jobaudit.checks.timeouts.timeout_exception_swallowed import TimeoutExceptionSwallowed
 from jobaudit.facts import CallSite, FunctionFacts, Handler
 from jobaudit.frameworks.retry_helpers import body_places, jobs_label
 from jobaudit.model import Job, Location
@@ -204,7 +206,11 @@ class SilentFailure(Rule):
     def check_project(self, project: Project) -> Iterator[Finding]:
         claimed = {
             finding.location
-            for rule in (ControlFlowExceptionSwallowed(), EnqueueFailureSwallowed())
+            for rule in (
+                ControlFlowExceptionSwallowed(),
+                TimeoutExceptionSwallowed(),
+                EnqueueFailureSwallowed(),
+            )
             for finding in rule.check_project(project)
         }
         for location, text, jobs in body_places(
