@@ -162,7 +162,7 @@ def _job_attempts(job: Job) -> tuple[object, str]:
     resolved = job.policy.max_attempts
     option = job.options.get(RETRY_OPTION[job.framework])
     if option is not None:
-        return resolved.value, f"{option.name}={render(option.written)}"
+        return resolved.value, f"{option.name}={_spell(option.written)}"
     if resolved.source == "framework default" and job.framework == "dramatiq":
         return resolved.value, "Dramatiq's default max_retries=20"
     return resolved.value, resolved.source
@@ -185,7 +185,7 @@ def _site_attempts(job: Job, call: Call, project: Project) -> tuple[object, str]
             maximum = value.args[0]
         maximum = project.resolver.evaluate(maximum)
         if isinstance(maximum, int) and not isinstance(maximum, bool):
-            return maximum + 1, f"retry={render(retry)}"
+            return maximum + 1, f"retry={_spell(retry)}"
         return None, ""
     retries = call.kwarg("max_retries")
     if retries is None:
@@ -196,6 +196,19 @@ def _site_attempts(job: Job, call: Call, project: Project) -> tuple[object, str]
     if isinstance(value, int) and not isinstance(value, bool):
         return value + 1, f"max_retries={value}"
     return None, ""
+
+
+def _spell(value: Value) -> str:
+    """An option as written, with ``Retry``'s ``max`` shown: ``Retry(max=3, ...)``."""
+    if not isinstance(value, Call):
+        return render(value)
+    maximum = value.kwarg("max")
+    if maximum is None and value.args:
+        maximum = value.args[0]
+    if maximum is None:
+        return render(value)
+    rest = ", ..." if len(value.args) + len(value.kwargs) > 1 else ""
+    return f"{render(value.func)}(max={render(maximum)}{rest})"
 
 
 def _callback(value: Value, project: Project) -> ProjectFunction | None:

@@ -71,6 +71,8 @@ LOG_CALLS = frozenset({"debug", "info", "warning", "warn", "log", "print"})
 ERROR_LEVELS = frozenset({"error", "critical", "fatal"})
 """Log levels that reach people: Sentry's logging integration turns ERROR records into
 events by default, and log alerting keys on them."""
+ERROR_NUMBER = 40
+"""``logging.ERROR``."""
 TRACEBACK_KEYWORDS = ("exc_info", "exception")
 """``logger.error(..., exc_info=True)``; loguru's ``logger.opt(exception=True)``."""
 
@@ -123,9 +125,21 @@ def reports(facts: FunctionFacts, handler: Handler) -> bool:
     if handler.logs_traceback:
         return True
     return any(
-        records_traceback(site.call) or called_name(site.call.func) in ERROR_LEVELS
-        for site in calls_in(facts, handler)
+        records_traceback(site.call) or _error_level(site.call) for site in calls_in(facts, handler)
     )
+
+
+def _error_level(call: Call) -> bool:
+    """``logger.error(...)``, ``logger.critical(...)`` or ``logger.log(logging.ERROR, ...)``."""
+    name = called_name(call.func)
+    if name in ERROR_LEVELS:
+        return True
+    if name != "log" or not call.args:
+        return False
+    level = call.args[0]
+    if isinstance(level, int):
+        return level >= ERROR_NUMBER
+    return called_name(level).lower() in ERROR_LEVELS
 
 
 def _log_calls(facts: FunctionFacts, handler: Handler) -> list[str]:
