@@ -7,6 +7,8 @@ the enqueue call when it sets its own.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from jobaudit.checks.enqueue.enqueue_failure_swallowed import EnqueueFailureSwallowed
 from jobaudit.checks.errors.control_flow_swallowed import ControlFlowExceptionSwallowed
 from jobaudit.checks.observability.failure_callback_on_every_attempt import (
@@ -14,7 +16,9 @@ from jobaudit.checks.observability.failure_callback_on_every_attempt import (
 )
 from jobaudit.checks.observability.per_attempt_error_report import PerAttemptErrorReport
 from jobaudit.checks.observability.silent_failure import SilentFailure
-from jobaudit.report.readiness import gate_of
+from jobaudit.config import Config
+from jobaudit.engine import run
+from jobaudit.report.readiness import FAIL, build, gate_of
 from jobaudit.testing import run_example
 
 SWALLOWED_RETRY = """
@@ -72,6 +76,17 @@ def test_gates() -> None:
     for rule in (FailureCallbackOnEveryAttempt, PerAttemptErrorReport):
         gate = gate_of(rule.code)
         assert gate is not None and gate.id == "observability"
+
+
+def test_a_silent_failure_fails_the_error_handling_gate(tmp_path: Path) -> None:
+    code = SWALLOWED_ENQUEUE.replace("notify.delay(user_id)", "open(f'/users/{user_id}').read()")
+    (tmp_path / "tasks.py").write_text(code, encoding="utf-8")
+    result = run([tmp_path], Config(root=tmp_path, source=None), [SilentFailure()])
+    entry = next(entry for entry in build(result).entries if entry.job.name == "signup")
+    gate = entry.gate("error_handling")
+    assert gate.state == FAIL
+    assert [finding.code for finding in gate.findings] == ["JOB502"]
+    assert entry.gate("observability").findings == ()
 
 
 def test_callback_attempts_come_from_the_enqueue_call() -> None:
