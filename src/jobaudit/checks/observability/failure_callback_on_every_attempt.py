@@ -15,7 +15,7 @@ name), and reports it when
   with no ``Retry`` never retries; Dramatiq retries 20 times by default), read
   from the enqueue call's own ``retry=``/``max_retries=`` when it has one;
 * the callback, or a project function it calls, acts: an external write that
-  jobaudit knows (mail, HTTP, ORM writes), a save/update, an error report, an
+  jobaudit knows (mail, HTTP, ORM writes), a save/update/commit, an error report, an
   enqueue, or a call whose name says it alerts or marks failure
   (``notify_*``, ``*_failed``, ``slack``...);
 * its source never mentions ``retries`` (RQ ``job.retries_left``, Dramatiq
@@ -48,6 +48,7 @@ RQ_RETRY = frozenset({"rq.Retry", "rq.retry.Retry", "rq.job.Retry"})
 ACTION_NAMES = frozenset(
     {
         "save",
+        "commit",
         "update",
         "update_or_create",
         "send",
