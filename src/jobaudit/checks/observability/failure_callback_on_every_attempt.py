@@ -69,6 +69,8 @@ ACTION_NAMES = frozenset(
 """Calls that tell someone or change stored state."""
 ACTION_WORDS = re.compile(r"fail|notif|alert|slack|mail|incident", re.IGNORECASE)
 """Words in a called name that say it alerts someone or marks something failed."""
+READERS = ("get_", "is_", "has_", "find_", "load_")
+"""Prefixes of calls that only read (``get_email()``), whatever words follow."""
 ATTEMPTS = re.compile(r"\bretries\w*|\w*retries\b")
 """``job.retries_left``, ``message_data["options"]["retries"]``, ``max_retries``..."""
 TERMINAL = {
@@ -277,7 +279,7 @@ def _acts(function: BodyFunction, project: Project) -> tuple[str, Location] | No
         if write is not None:
             return write.action, where
         name = called_name(site.call.func)
-        if name in ACTION_NAMES or ACTION_WORDS.search(name):
+        if name in ACTION_NAMES or (ACTION_WORDS.search(name) and not name.startswith(READERS)):
             return f"calls {spelled(site.call.func)}", where
     return None
 
