@@ -15,6 +15,9 @@ deliberate ``except X: return``:
 * a handler that re-raises, retries, logs with the traceback, sends the error
   to a tracker, or logs at ERROR level or above is not silent: Sentry's logging
   integration turns ERROR records into events by default;
+* an ``except`` line that silences a swallowing lint (``# noqa: BLE001``,
+  ``S110``, ``S112``, ``# pylint: disable=broad-except``) is a declared
+  decision (principle 7: a declared contract beats a guess);
 * a ``try`` inside another handler is cleanup on the way out of a failure
   the outer handler deals with (``except Exception: pass`` around removing a
   lock after the real error was reported);
@@ -31,6 +34,7 @@ ranges); JOB506 reads the same calls.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -73,6 +77,13 @@ ERROR_LEVELS = frozenset({"error", "critical", "fatal"})
 events by default, and log alerting keys on them."""
 ERROR_NUMBER = 40
 """``logging.ERROR``."""
+DECLARED = re.compile(
+    r"#\s*noqa:[^#]*\b(BLE001|S110|S112)\b"
+    r"|#\s*pylint:\s*disable=[^#]*\b(broad-except|broad-exception-caught|W0703)\b"
+)
+"""``# noqa: BLE001`` (blind except), ``S110``/``S112`` (``except: pass``/``continue``) or
+``# pylint: disable=broad-except`` on the ``except`` line.  ``E722`` is not one: it
+allows the bare spelling, and says nothing about what the handler does."""
 TRACEBACK_KEYWORDS = ("exc_info", "exception")
 """``logger.error(..., exc_info=True)``; loguru's ``logger.opt(exception=True)``."""
 
@@ -171,6 +182,7 @@ def _silent(
             or not is_broad(project, handler)
             or reports(facts, handler)
             or handler_at(facts, facts.trys[handler.try_index].span[0]) is not None
+            or _declared(project, facts, handler)
         ):
             continue
         logs = _log_calls(facts, handler)
@@ -191,6 +203,15 @@ def _silent(
             )
         )
     return out
+
+
+def _declared(project: Project, facts: FunctionFacts, handler: Handler) -> bool:
+    """The ``except`` line silences a blind-except lint: the author declared the catch-all."""
+    module = project.resolver.modules.get(facts.module)
+    line = handler.span[0]
+    if module is None or not 0 < line <= len(module.lines):
+        return False
+    return DECLARED.search(module.lines[line - 1]) is not None
 
 
 def _describe(handler: Handler) -> str:
