@@ -27,6 +27,11 @@ from jobaudit.checks.idempotency.unbounded_redelivery import UnboundedRedelivery
 from jobaudit.checks.idempotency.unguarded_side_effect import UnguardedSideEffect
 from jobaudit.checks.idempotency.unstable_idempotency_key import UnstableIdempotencyKey
 from jobaudit.checks.meta.unused_noqa import UnusedNoqa
+from jobaudit.checks.observability.failure_callback_on_every_attempt import (
+    FailureCallbackOnEveryAttempt,
+)
+from jobaudit.checks.observability.per_attempt_error_report import PerAttemptErrorReport
+from jobaudit.checks.observability.silent_failure import SilentFailure
 from jobaudit.checks.retries.backoff_without_jitter import BackoffWithoutJitter
 from jobaudit.checks.retries.excessive_retry_horizon import ExcessiveRetryHorizon
 from jobaudit.checks.retries.misleading_retry_setting import MisleadingRetrySetting
@@ -75,6 +80,9 @@ ALL_RULES: tuple[type[Rule], ...] = (
     TimeoutExceptionSwallowed,
     ActivityWithoutHeartbeat,
     RuntimeExceedsVisibilityTimeout,
+    SilentFailure,
+    FailureCallbackOnEveryAttempt,
+    PerAttemptErrorReport,
     EnqueueInTransaction,
     JobWaitsOnJob,
     OrmObjectArgument,
