@@ -27,6 +27,9 @@ from jobaudit.checks.idempotency.unbounded_redelivery import UnboundedRedelivery
 from jobaudit.checks.idempotency.unguarded_side_effect import UnguardedSideEffect
 from jobaudit.checks.idempotency.unstable_idempotency_key import UnstableIdempotencyKey
 from jobaudit.checks.meta.unused_noqa import UnusedNoqa
+from jobaudit.checks.observability.no_error_tracking import NoErrorTracking
+from jobaudit.checks.observability.no_worker_metrics import NoWorkerMetrics
+from jobaudit.checks.observability.retry_exhaustion_unobserved import RetryExhaustionUnobserved
 from jobaudit.checks.retries.backoff_without_jitter import BackoffWithoutJitter
 from jobaudit.checks.retries.excessive_retry_horizon import ExcessiveRetryHorizon
 from jobaudit.checks.retries.misleading_retry_setting import MisleadingRetrySetting
@@ -75,6 +78,9 @@ ALL_RULES: tuple[type[Rule], ...] = (
     TimeoutExceptionSwallowed,
     ActivityWithoutHeartbeat,
     RuntimeExceedsVisibilityTimeout,
+    NoErrorTracking,
+    NoWorkerMetrics,
+    RetryExhaustionUnobserved,
     EnqueueInTransaction,
     JobWaitsOnJob,
     OrmObjectArgument,

@@ -1,0 +1,1 @@
+"""Observability rules (JOB5xx): failures are reported and measured."""
