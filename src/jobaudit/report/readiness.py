@@ -17,6 +17,7 @@ from jobaudit.checks.base import Finding
 from jobaudit.engine import Result
 from jobaudit.model import Job, Resolved
 from jobaudit.notices import Notice
+from jobaudit.observability import anchors
 
 PASS, WARN, FAIL, UNKNOWN, NOT_CHECKED = "pass", "warn", "fail", "unknown", "not checked"
 STATES = (FAIL, UNKNOWN, WARN, PASS, NOT_CHECKED)
@@ -209,23 +210,30 @@ def _project_wide(
     """Observability findings about the whole project count for its jobs (readiness.md).
 
     Such a finding sits at the framework's app definition, so it counts for the
-    jobs of the app defined in that module; when no job names an app there, it
-    counts for every job.  Other project findings are listed on their own.
+    jobs of that framework (``observability.anchors``), else for the jobs of the
+    app defined in that module; when no job names an app there, it counts for
+    every job.  Other project findings are listed on their own.
     """
     shared: dict[str, list[Finding]] = {}
     rest: list[Finding] = []
     modules = {facts.path: facts.module for facts in result.project.resolver.facts_by_path.values()}
+    anchored = anchors(result.project)
     for finding in findings:
         gate = gate_of(finding.code)
         if finding.job is not None or gate is None or gate.id != "observability":
             rest.append(finding)
             continue
         module = modules.get(finding.path)
-        jobs = [
-            job
-            for job in result.jobs
-            if module is not None and (job.app or "").rpartition(".")[0] == module
-        ] or result.jobs
+        framework = anchored.get(finding.location)
+        jobs = (
+            [job for job in result.jobs if job.framework == framework]
+            or [
+                job
+                for job in result.jobs
+                if module is not None and (job.app or "").rpartition(".")[0] == module
+            ]
+            or result.jobs
+        )
         for job in jobs:
             shared.setdefault(job.qualname, []).append(finding)
     return shared, rest

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from jobaudit.checks.base import Finding, Rule
 from jobaudit.frameworks.celery import Celery
-from jobaudit.model import Job
+from jobaudit.model import Job, Location
 from jobaudit.observability import TRACKING, observability
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ class RetryExhaustionUnobserved(Rule):
                     "run lost when the consumer stops, leave only a log line"
                 )
         elif job.framework == "rq":
+            where = attempts.location or _retry_keyword(job, project) or where
             if not self._rq_observed(job, project):
                 message = (
                     f"{job.label()} is retried ({retries}) and nothing sees its final failure: "
@@ -110,6 +111,15 @@ class RetryExhaustionUnobserved(Rule):
             "and no on_failure, task_failure handler or Sentry sees the final failure: once "
             "retries run out it is only a line in the worker's log"
         )
+
+
+def _retry_keyword(job: Job, project: Project) -> Location | None:
+    """RQ retries set at the enqueue call: its ``retry=`` keyword is what to look at."""
+    for site in project.sites_of(job, tests=False):
+        span = site.site.call.kwarg_span("retry")
+        if span is not None:
+            return Location(site.path, span)
+    return None
 
 
 __all__ = ["RetryExhaustionUnobserved"]
