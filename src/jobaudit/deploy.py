@@ -76,6 +76,9 @@ _HUEY_WORKER = re.compile(r"(?:-k\s*|--worker-type[= ]+)[\"']?(thread|process|gr
 _HUEY_WORKERS = re.compile(r"(?:\s-w\s*|--workers[= ]+)[\"']?(\d+)\b")
 _EVENTS = re.compile(r"(?<![\w-])(?:-E|--task-events|--events)(?![\w-])")
 """Celery workers send task events (what Flower and event exporters read) only with this."""
+_CELERY_MONITOR = re.compile(r"\bflower\b|\bcelery[-_]exporter\b", re.IGNORECASE)
+"""Flower turns task events on in the workers by itself (its ``enable_events`` defaults to
+True) and, like celery-exporter, serves worker metrics."""
 _AGENT_FILE = re.compile(rb"ddtrace-run|opentelemetry-instrument|rq[-_]exporter")
 AGENTS = {"ddtrace-run": "ddtrace_run", "opentelemetry-instrument": "otel_instrument"}
 """Wrappers that instrument the command they start; recorded under the framework ``any``."""
@@ -152,6 +155,8 @@ def _scan(text: str, path: str, celery: bool) -> list[tuple[str, str, object, Lo
                 out.append(("any", key, True, where))
         if re.search(r"\brq[-_]exporter\b", line):
             out.append(("rq", "metrics_exporter", "rq-exporter", where))
+        if celery and _CELERY_MONITOR.search(line):
+            out.append(("celery", "metrics_exporter", "Flower or celery-exporter", where))
         if _CELERY_WORKER.search(line):
             pool = _POOL.search(line)
             out.append(("celery", "worker_pool", pool.group(1) if pool else DEFAULT, where))

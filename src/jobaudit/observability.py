@@ -67,6 +67,8 @@ METRIC_LIBRARIES: tuple[str, ...] = (
     *("prometheus_client", "statsd", "datadog", "opentelemetry.metrics"),
     *("aioprometheus", "prometheus_async", "arq_prometheus", "huey.contrib.stats"),
 )
+METRIC_WORDS = frozenset({"metrics", "prometheus", "statsd", "telemetry", "opentelemetry"})
+"""Parts of a library's module path that say it records metrics (``safir.metrics.arq``)."""
 CELERY_FAILURE_SIGNALS = frozenset({"task_failure"})
 CELERY_EVENT_SETTINGS = frozenset(
     {"CELERY_WORKER_SEND_TASK_EVENTS", "worker_send_task_events", "CELERYD_SEND_EVENTS"}
@@ -274,6 +276,7 @@ class _Collector:
                 self.klass(facts, cls)
             for name, value, span in facts.assigns:
                 self.setting(facts, name, value, span)
+        self.sentry_helpers()
         self.celery_bases()
         self.celery_events()
         self.deploy()
@@ -343,22 +346,45 @@ class _Collector:
         Every framework's worker also logs a failed job at ERROR with its
         traceback (Dramatiq's worker, taskiq's receiver, the ``django.tasks``
         logger), and Sentry's default LoggingIntegration turns such records into
-        events; only ``default_integrations=False`` (without a LoggingIntegration
-        listed) or ``LoggingIntegration(event_level=None)`` closes that route,
-        and then Dramatiq needs its DramatiqIntegration listed.
+        events.  ``default_integrations=False`` turns off both the defaults and
+        the auto-enabled integrations (sentry_sdk ``setup_integrations``);
+        ``LoggingIntegration(event_level=None)`` or ``disabled_integrations``
+        close a route too; what is listed in ``integrations`` stays on.
         """
         self.out.sentry.append(where)
         integrations = self._integrations(call, function)
         if integrations is None:
             self.add(TRACKING, "sentry_sdk.init", where, frozenset(FRAMEWORKS))
             return
-        listed = {SENTRY_INTEGRATIONS[n] for n in integrations if n in SENTRY_INTEGRATIONS}
-        logging = self._logging_route(call, integrations)
-        auto = self.resolver.evaluate(call.kwarg("auto_enabling_integrations")) is not False
-        covered = set(listed) | (set(SENTRY_AUTO) if auto else set())
-        if logging:
+        disabled = self._disabled(call)
+        listed = {
+            SENTRY_INTEGRATIONS[name]
+            for name in integrations
+            if name in SENTRY_INTEGRATIONS and name not in disabled
+        }
+        defaults = self.resolver.evaluate(call.kwarg("default_integrations")) is not False
+        auto = defaults and self._flag(call, "auto_enabling_integrations")
+        covered = set(listed)
+        if auto:
+            covered |= {SENTRY_INTEGRATIONS[n] for n in SENTRY_INTEGRATIONS if n not in disabled}
+            covered &= set(listed) | SENTRY_AUTO
+        if "LoggingIntegration" not in disabled and self._logging_route(integrations, defaults):
             covered |= set(FRAMEWORKS)
         self.add(TRACKING, "sentry_sdk.init", where, frozenset(covered))
+
+    def _flag(self, call: Call, name: str) -> bool:
+        return self.resolver.evaluate(call.kwarg(name)) is not False
+
+    def _disabled(self, call: Call) -> set[str]:
+        """``disabled_integrations=[...]`` by class name (an unknown list disables nothing)."""
+        value = self.resolver.evaluate(call.kwarg("disabled_integrations"))
+        if not isinstance(value, Seq):
+            return set()
+        out = set()
+        for item in value.items:
+            func = item.func if isinstance(item, Call) else item
+            out.add(_name_of(self.project, func).rpartition(".")[2])
+        return out
 
     def _integrations(self, call: Call, function: FunctionFacts | None) -> dict[str, Call] | None:
         """The integrations listed by name, or None when the list is not known statically."""
@@ -382,12 +408,14 @@ class _Collector:
             out[name] = item
         return out
 
-    def _logging_route(self, call: Call, integrations: dict[str, Call]) -> bool:
+    def _logging_route(self, integrations: dict[str, Call], defaults: bool) -> bool:
+        """Whether ERROR log records become Sentry events."""
         logging = integrations.get("LoggingIntegration")
         if logging is not None:
-            level = logging.kwarg("event_level")
-            return not ("event_level" in dict(logging.kwargs) and level is None)
-        return self.resolver.evaluate(call.kwarg("default_integrations")) is not False
+            return not (
+                "event_level" in dict(logging.kwargs) and logging.kwarg("event_level") is None
+            )
+        return defaults
 
     def huey_signal(
         self, args: tuple[Value, ...], where: Location, module: str, call: Call | None = None
@@ -547,6 +575,25 @@ class _Collector:
         elif name in CELERY_EVENT_SETTINGS and self.resolver.evaluate(value) is not False:
             self.add(METRICS, f"{name} (task events)", where, frozenset({"celery"}))
 
+    def sentry_helpers(self) -> None:
+        """Sentry set up where no ``init`` call can be seen: a library's helper
+        (``safir.sentry.initialize_sentry``) or an entry point outside the analysed files.
+
+        Only when the project calls ``sentry_sdk.init`` nowhere: an ``init`` that is
+        seen is judged on its own integrations.
+        """
+        if self.out.sentry:
+            return
+        for facts in self.modules:
+            for _, target in facts.imports:
+                if self._external(target) and any("sentry" in part for part in target.split(".")):
+                    where = _line_of(facts, "sentry")
+                    self.add(TRACKING, f"Sentry through {target}", where, frozenset(FRAMEWORKS))
+                    return
+
+    def _external(self, dotted: str) -> bool:
+        return self.resolver.module_for(dotted) is None
+
     def celery_bases(self) -> None:
         """A Task class with ``on_failure`` that the project's tasks are built from."""
         celery = self.project.framework("celery")
@@ -613,12 +660,23 @@ class _Collector:
             frameworks = self.hook_modules.get(facts.module)
             if not frameworks:
                 continue
-            direct = facts.module in metric_modules
+            direct = facts.module in metric_modules or any(
+                self._external(t) and METRIC_WORDS.intersection(t.split("."))
+                for _, t in facts.imports
+            )
             via = next(
                 (t for _, t in facts.imports if self._project_module(t) in metric_modules), None
             )
             if direct or via:
-                library = next((t for _, t in facts.imports if _metric(t)), f"metrics via {via}")
+                library = next(
+                    (
+                        t
+                        for _, t in facts.imports
+                        if _metric(t)
+                        or (self._external(t) and METRIC_WORDS.intersection(t.split(".")))
+                    ),
+                    f"metrics via {via}",
+                )
                 where = _line_of(facts, library.partition(".")[0].rpartition(".")[2] or "import")
                 self.add(METRICS, f"{library} in a hook module", where, frozenset(frameworks))
 

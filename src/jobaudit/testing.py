@@ -225,9 +225,7 @@ def example_rules(rule: type[Rule]) -> list[Rule]:
     snippet on a page is not, so only the page's own project rule runs on its examples.
     """
     rules = [
-        found
-        for found in select_rules(None)
-        if found.scope != "project" or type(found) is rule
+        found for found in select_rules(None) if found.scope != "project" or type(found) is rule
     ]
     if not any(type(found) is rule for found in rules):
         rules.append(rule())

@@ -17,7 +17,7 @@ from jobaudit.checks.base import Finding
 from jobaudit.engine import Result
 from jobaudit.model import Job, Resolved
 from jobaudit.notices import Notice
-from jobaudit.observability import anchors
+from jobaudit.observability import anchors, observability
 
 PASS, WARN, FAIL, UNKNOWN, NOT_CHECKED = "pass", "warn", "fail", "unknown", "not checked"
 STATES = (FAIL, UNKNOWN, WARN, PASS, NOT_CHECKED)
@@ -84,6 +84,7 @@ POLICY_LABELS = {
     "permanent": "permanent exceptions",
     "delivery": "delivery",
     "idempotency_guard": "idempotency guard",
+    "monitoring": "error tracking and metrics",
 }
 
 
@@ -190,12 +191,17 @@ def build(result: Result) -> Readiness:
         else:
             unassigned.append(finding)
     shared, project_findings = _project_wide(unassigned, result)
+    unseen = _monitoring_unknown(result) if gate_rules["observability"] else ()
     entries = []
     for job in result.jobs:
         findings = by_job.get(job.qualname, []) + shared.get(job.qualname, [])
-        entries.append(
-            JobEntry(job, tuple(_gate(gate, job, findings, gate_rules[gate.id]) for gate in GATES))
+        gates = tuple(
+            _gate(gate, job, findings, gate_rules[gate.id], unseen)
+            if gate.id == "observability"
+            else _gate(gate, job, findings, gate_rules[gate.id])
+            for gate in GATES
         )
+        entries.append(JobEntry(job, gates))
     return Readiness(
         entries=tuple(sorted(entries, key=JobEntry.sort_key)),
         gate_rules=gate_rules,
@@ -239,11 +245,26 @@ def _project_wide(
     return shared, rest
 
 
-def _gate(gate: Gate, job: Job, findings: list[Finding], rules: tuple[str, ...]) -> GateResult:
+def _monitoring_unknown(result: Result) -> tuple[Unresolved, ...]:
+    """The observability rules stay silent when the project's settings cannot be read whole
+    (a ``from .local_settings import *`` that was not scanned): the gate is then unknown."""
+    reason = observability(result.project).unknown
+    if reason is None:
+        return ()
+    return (Unresolved("monitoring", "project settings", reason),)
+
+
+def _gate(
+    gate: Gate,
+    job: Job,
+    findings: list[Finding],
+    rules: tuple[str, ...],
+    project_unresolved: tuple[Unresolved, ...] = (),
+) -> GateResult:
     if not rules:
         return GateResult(gate, NOT_CHECKED)
     mine = tuple(sorted(f for f in findings if gate_of(f.code) == gate))
-    unresolved = _unresolved(gate, job)
+    unresolved = _unresolved(gate, job) + project_unresolved
     if any(finding.level in {"error", "warning"} for finding in mine):
         state = FAIL
     elif unresolved:
