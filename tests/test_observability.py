@@ -213,3 +213,9 @@ def test_tests_do_not_count(tmp_path: Path) -> None:
     )
     result = analyse(tmp_path, "JOB501")
     assert [f.code for f in result.findings] == ["JOB501"]
+
+
+def test_the_readiness_entry_lists_what_was_found(tmp_path: Path) -> None:
+    write(tmp_path, {"tasks.py": CELERY, "signals.py": FAILURE_SIGNAL})
+    (entry,) = build(analyse(tmp_path, "JOB501", "JOB504")).entries
+    assert entry.monitoring == (("error tracking", "task_failure handler report", "signals.py:4"),)

@@ -17,7 +17,7 @@ from jobaudit.checks.base import Finding
 from jobaudit.engine import Result
 from jobaudit.model import Job, Resolved
 from jobaudit.notices import Notice
-from jobaudit.observability import anchors, observability
+from jobaudit.observability import METRICS, TRACKING, anchors, observability
 
 PASS, WARN, FAIL, UNKNOWN, NOT_CHECKED = "pass", "warn", "fail", "unknown", "not checked"
 STATES = (FAIL, UNKNOWN, WARN, PASS, NOT_CHECKED)
@@ -72,6 +72,8 @@ GATES: tuple[Gate, ...] = (
     Gate("enqueue_safety", "Enqueue safety", "JOB6", (), "every call site enqueues it safely"),
     Gate("tests", "Tests", "JOB7", (), "its failure scenarios are tested"),
 )
+MONITORING_SHOWN = 3
+"""Pieces of evidence of each kind a job's Monitoring section lists."""
 GATE_EXCEPTIONS = {"JOB502": "error_handling"}
 """Codes counted outside their family (readiness.md: a silent failure is an error-handling gap)."""
 
@@ -122,6 +124,8 @@ class GateResult:
 class JobEntry:
     job: Job
     gates: tuple[GateResult, ...]
+    monitoring: tuple[tuple[str, str, str], ...] = ()
+    """What reports or measures the job's failures, as (kind, what, ``path:line``)."""
 
     @property
     def ready(self) -> bool:
@@ -191,7 +195,8 @@ def build(result: Result) -> Readiness:
         else:
             unassigned.append(finding)
     shared, project_findings = _project_wide(unassigned, result)
-    unseen = _monitoring_unknown(result) if gate_rules["observability"] else ()
+    watched = bool(gate_rules["observability"])
+    unseen = _monitoring_unknown(result) if watched else ()
     entries = []
     for job in result.jobs:
         findings = by_job.get(job.qualname, []) + shared.get(job.qualname, [])
@@ -201,7 +206,7 @@ def build(result: Result) -> Readiness:
             else _gate(gate, job, findings, gate_rules[gate.id])
             for gate in GATES
         )
-        entries.append(JobEntry(job, gates))
+        entries.append(JobEntry(job, gates, _monitoring(result, job) if watched else ()))
     return Readiness(
         entries=tuple(sorted(entries, key=JobEntry.sort_key)),
         gate_rules=gate_rules,
@@ -243,6 +248,16 @@ def _project_wide(
         for job in jobs:
             shared.setdefault(job.qualname, []).append(finding)
     return shared, rest
+
+
+def _monitoring(result: Result, job: Job) -> tuple[tuple[str, str, str], ...]:
+    """The error tracking and metrics the observability rules found for the job's framework."""
+    found = observability(result.project)
+    return tuple(
+        (kind, evidence.what, f"{evidence.location.path}:{evidence.location.span[0]}")
+        for kind in (TRACKING, METRICS)
+        for evidence in found.found(kind, job.framework)[:MONITORING_SHOWN]
+    )
 
 
 def _monitoring_unknown(result: Result) -> tuple[Unresolved, ...]:
