@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING
 
 from jobaudit.discovery import iter_call_sites
 from jobaudit.facts import ClassFacts, FileFacts, FunctionFacts, all_functions
+from jobaudit.frameworks.arq import Arq
 from jobaudit.frameworks.celery import TASK_CLASSES, Celery
 from jobaudit.model import Location
-from jobaudit.symbols import External, InstanceAttr, ProjectClass
+from jobaudit.project import is_test_path
+from jobaudit.symbols import Assigned, External, InstanceAttr, ProjectClass
 from jobaudit.values import Attr, Call, Local, Ref, Seq, Value
 
 if TYPE_CHECKING:
@@ -160,20 +162,15 @@ def anchor(project: Project, framework: str) -> Location | None:
     if not jobs:
         return None
     for job in jobs:
-        if job.app is not None:
-            symbol = project.resolver.lookup(job.app)
-            span = getattr(symbol, "span", None)
-            path = getattr(symbol, "path", None)
-            if isinstance(path, str) and span is not None:
-                return Location(path, span)
-    if framework == "arq":
-        arq = project.framework("arq")
-        settings = getattr(arq, "settings_of", {})
-        paths = getattr(arq, "settings_path", {})
+        symbol = project.resolver.lookup(job.app) if job.app is not None else None
+        if isinstance(symbol, Assigned):
+            return Location(symbol.path, symbol.span)
+    arq = project.framework("arq")
+    if framework == "arq" and isinstance(arq, Arq):
         for job in jobs:
-            cls = settings.get(job.qualname)
+            cls = arq.settings_of.get(job.qualname)
             if cls is not None:
-                return Location(paths[job.qualname], cls.span)
+                return Location(arq.settings_path[job.qualname], cls.span)
     built = _constructed(project, framework)
     if built is not None:
         return built
@@ -220,8 +217,6 @@ def _constructed(project: Project, framework: str) -> Location | None:
 
 
 def _production(project: Project) -> Iterator[FileFacts]:
-    from jobaudit.project import is_test_path
-
     for facts in sorted(project.resolver.modules.values(), key=lambda f: f.path):
         if not is_test_path(facts.path, project.config.test_paths):
             yield facts
@@ -310,8 +305,9 @@ class _Collector:
             self.add(TRACKING, "ddtrace.patch()", where, frozenset(chosen))
         elif last == "instrument" and head.rstrip("()").rpartition(".")[2] in INSTRUMENTORS:
             self.instrumentor(head.rstrip("()").rpartition(".")[2], where)
-        elif name.endswith(".connect") and head.rpartition(".")[2] in CELERY_FAILURE_SIGNALS:
-            if head.startswith("celery."):
+        elif last == "connect" and head.startswith("celery.signals."):
+            self.hook(facts.module, "celery")
+            if head.rpartition(".")[2] in CELERY_FAILURE_SIGNALS:
                 self.add(TRACKING, "task_failure handler", where, frozenset({"celery"}))
         elif name.endswith(".connect") and head.rpartition(".")[0] in DJANGO_TASK_SIGNALS:
             self.hook(facts.module, "django_tasks")
