@@ -61,11 +61,10 @@ class NoErrorTracking(Rule):
                 continue
             jobs = project.jobs_of(framework)
             noun = jobs[0].noun.lower() + ("s" if len(jobs) > 1 else "")
-            sentry = (
-                "a sentry_sdk.init without DramatiqIntegration whose LoggingIntegration is off"
-                if found.sentry and framework == "dramatiq"
-                else "no sentry_sdk.init"
-            )
+            sentry = "no sentry_sdk.init"
+            if found.sentry:
+                without = " without DramatiqIntegration and" if framework == "dramatiq" else ""
+                sentry = f"a sentry_sdk.init{without} with its logging route off"
             looked = [sentry, LOOKED_FOR[framework]]
             if framework in INSTRUMENTATION:
                 looked.append(INSTRUMENTATION[framework])
