@@ -147,8 +147,8 @@ def anchor(project: Project, framework: str) -> Location | None:
 
     Celery: the first ``Celery(...)`` app; without one (tasks made with
     ``shared_task`` whose app is outside the scanned files) there is nothing
-    to point at, so None.  Others: the broker, instance, worker settings or
-    queue when the project builds one, else the first job.
+    to point at, so None.  Others: the broker, instance, ``WorkerSettings``,
+    ``TASKS`` setting or RQ worker when the project has one, else the first job.
     """
     jobs = sorted(project.jobs_of(framework), key=lambda job: (job.path, job.location.span))
     if framework == "celery":
@@ -171,6 +171,11 @@ def anchor(project: Project, framework: str) -> Location | None:
             cls = arq.settings_of.get(job.qualname)
             if cls is not None:
                 return Location(arq.settings_path[job.qualname], cls.span)
+    if framework == "django_tasks":
+        for module in project.django_settings_modules():
+            setting = project.settings(module).get("TASKS")
+            if setting is not None:
+                return setting.location
     built = _constructed(project, framework)
     if built is not None:
         return built
