@@ -81,6 +81,7 @@ DRAMATIQ_MIDDLEWARE = frozenset({"dramatiq.Middleware", "dramatiq.middleware.Mid
 DRAMATIQ_FAILURE_HOOKS = ("after_process_message", "after_skip_message")
 TASKIQ_MIDDLEWARE = frozenset({"taskiq.TaskiqMiddleware", "taskiq.abc.middleware.TaskiqMiddleware"})
 ARQ_HOOKS = ("on_job_end", "after_job_end")
+HUEY_WORDS = frozenset({"huey", "django_huey", "djhuey"})
 HUEY_ALL = "*"
 """``@huey.signal()`` with no argument: the handler receives every signal."""
 EXHAUSTION_WORDS = {
@@ -324,6 +325,15 @@ class _Collector:
             self.add(TRACKING, "RQ exception handler", where, frozenset({"rq"}))
         elif last == "connect_signal" and name.startswith("huey."):
             self.huey_signal(call.args[1:], where, facts.module, call)
+        elif last == "signal" and name.startswith(("huey.", "django_huey.")):
+            self.huey_signal(call.args, where, facts.module, call)
+        elif (
+            isinstance(call.func, Local)
+            and call.func.name == "signal"
+            and function is not None
+            and function.identifiers & HUEY_WORDS
+        ):  # ``from django_huey import signal`` inside the function that registers handlers
+            self.huey_signal(call.args, where, facts.module, call)
         elif name.startswith("arq.") and any(call.kwarg(hook) is not None for hook in ARQ_HOOKS):
             self.add(TRACKING, "arq job-end hook", where, frozenset({"arq"}))
         elif last == "Prometheus" and name.startswith("dramatiq.middleware"):
