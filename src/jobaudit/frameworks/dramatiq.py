@@ -49,6 +49,8 @@ class Dramatiq(Framework):
 
     def __init__(self) -> None:
         self.project_defaults: dict[str, Resolved] = {}
+        self.without_retries: Resolved | None = None
+        """Set when some broker runs a middleware list that leaves Retries out."""
 
     def class_job(
         self,
@@ -140,7 +142,7 @@ class Dramatiq(Framework):
         ]
         if isinstance(listed, Seq) and any(name.endswith("Retries") for name in names):
             return
-        self.project_defaults["max_retries"] = Resolved(
+        self.without_retries = Resolved(
             Unknown("a broker is given a middleware list without Retries"),
             "broker middleware",
             Location(facts.path, span),
@@ -150,6 +152,8 @@ class Dramatiq(Framework):
         option = job.options.get(key)
         if option is not None:
             return Resolved(option.value, option.source, option.location)
+        if key == "max_retries" and self.without_retries is not None:
+            return self.without_retries
         if key in self.project_defaults:
             return self.project_defaults[key]
         return Resolved(DEFAULTS.get(key), DEFAULT)
