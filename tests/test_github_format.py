@@ -87,7 +87,8 @@ def test_demo_annotations_cover_every_finding(monkeypatch: pytest.MonkeyPatch) -
     text = CliRunner().invoke(main, ["check", "fixtures/projects/demo", "--quiet"]).stdout
     assert code == 1
     assert len(out.splitlines()) == len(text.splitlines())
-    assert all(line.startswith(("::error file=", "::warning file=")) for line in out.splitlines())
+    prefixes = ("::error file=", "::warning file=", "::notice file=")
+    assert all(line.startswith(prefixes) for line in out.splitlines())
 
 
 @pytest.mark.parametrize(

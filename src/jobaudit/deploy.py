@@ -74,6 +74,14 @@ _RQ_SCHEDULER = re.compile(r"--with-scheduler|(?<![\w-])-s(?![\w-])")
 """RQ moves ``enqueue_in``/``enqueue_at`` jobs to their queue only in a worker run with this."""
 _HUEY_WORKER = re.compile(r"(?:-k\s*|--worker-type[= ]+)[\"']?(thread|process|greenlet)\b")
 _HUEY_WORKERS = re.compile(r"(?:\s-w\s*|--workers[= ]+)[\"']?(\d+)\b")
+_EVENTS = re.compile(r"(?<![\w-])(?:-E|--task-events|--events)(?![\w-])")
+"""Celery workers send task events (what Flower and event exporters read) only with this."""
+_CELERY_MONITOR = re.compile(r"\bflower\b|\bcelery[-_]exporter\b", re.IGNORECASE)
+"""Flower turns task events on in the workers by itself (its ``enable_events`` defaults to
+True) and, like celery-exporter, serves worker metrics."""
+_AGENT_FILE = re.compile(rb"ddtrace-run|opentelemetry-instrument|rq[-_]exporter")
+AGENTS = {"ddtrace-run": "ddtrace_run", "opentelemetry-instrument": "otel_instrument"}
+"""Wrappers that instrument the command they start; recorded under the framework ``any``."""
 DEFAULT = "default"
 """A worker line that does not choose: the pool or worker type comes from the app's settings."""
 
@@ -99,7 +107,10 @@ def worker_options(root: Path, paths: Sequence[Path] = ()) -> WorkerOptions:
             continue
         lowered = data.lower()
         if b"\0" in data or (
-            b"celery" not in lowered and b"huey" not in lowered and not _RQ_FILE.search(lowered)
+            b"celery" not in lowered
+            and b"huey" not in lowered
+            and not _RQ_FILE.search(lowered)
+            and not _AGENT_FILE.search(lowered)
         ):
             continue
         text = data.decode("utf-8", errors="replace")
@@ -139,11 +150,22 @@ def _scan(text: str, path: str, celery: bool) -> list[tuple[str, str, object, Lo
         out.append(("celery", key, _number(value, flag), _location(text, path, match.start())))
     for line_number, line in enumerate(text.splitlines(), start=1):
         where = Location(path, (line_number, 0, line_number, len(line.encode("utf-8"))))
+        for agent, key in AGENTS.items():
+            if agent in line:
+                out.append(("any", key, True, where))
+        if re.search(r"\brq[-_]exporter\b", line):
+            out.append(("rq", "metrics_exporter", "rq-exporter", where))
+        if celery and _CELERY_MONITOR.search(line):
+            out.append(("celery", "metrics_exporter", "Flower or celery-exporter", where))
         if _CELERY_WORKER.search(line):
             pool = _POOL.search(line)
             out.append(("celery", "worker_pool", pool.group(1) if pool else DEFAULT, where))
+            if _EVENTS.search(line):
+                out.append(("celery", "task_events", True, where))
         elif _RQ_WORKER.search(line):  # the flag may sit on a later line of a YAML list
             out.append(("rq", "with_scheduler", bool(_RQ_SCHEDULER.search(text)), where))
+            if "--exception-handler" in line:
+                out.append(("rq", "exception_handler", True, where))
         elif "huey_consumer" in line or "run_huey" in line:
             kind = _HUEY_WORKER.search(line)
             out.append(("huey", "worker_type", kind.group(1) if kind else DEFAULT, where))

@@ -219,8 +219,14 @@ def check_fixture(path: Path, code: str) -> list[str]:
 
 
 def example_rules(rule: type[Rule]) -> list[Rule]:
-    """What a rule page's examples run with: the default rules plus the page's own rule."""
-    rules = select_rules(None)
+    """What a rule page's examples run with: the default rules plus the page's own rule.
+
+    A project rule judges a whole tree (is there error tracking *anywhere*?), which a
+    snippet on a page is not, so only the page's own project rule runs on its examples.
+    """
+    rules = [
+        found for found in select_rules(None) if found.scope != "project" or type(found) is rule
+    ]
     if not any(type(found) is rule for found in rules):
         rules.append(rule())
     return rules

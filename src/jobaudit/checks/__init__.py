@@ -30,7 +30,10 @@ from jobaudit.checks.meta.unused_noqa import UnusedNoqa
 from jobaudit.checks.observability.failure_callback_on_every_attempt import (
     FailureCallbackOnEveryAttempt,
 )
+from jobaudit.checks.observability.no_error_tracking import NoErrorTracking
+from jobaudit.checks.observability.no_worker_metrics import NoWorkerMetrics
 from jobaudit.checks.observability.per_attempt_error_report import PerAttemptErrorReport
+from jobaudit.checks.observability.retry_exhaustion_unobserved import RetryExhaustionUnobserved
 from jobaudit.checks.observability.silent_failure import SilentFailure
 from jobaudit.checks.retries.backoff_without_jitter import BackoffWithoutJitter
 from jobaudit.checks.retries.excessive_retry_horizon import ExcessiveRetryHorizon
@@ -80,8 +83,11 @@ ALL_RULES: tuple[type[Rule], ...] = (
     TimeoutExceptionSwallowed,
     ActivityWithoutHeartbeat,
     RuntimeExceedsVisibilityTimeout,
+    NoErrorTracking,
     SilentFailure,
     FailureCallbackOnEveryAttempt,
+    NoWorkerMetrics,
+    RetryExhaustionUnobserved,
     PerAttemptErrorReport,
     EnqueueInTransaction,
     JobWaitsOnJob,

@@ -16,8 +16,8 @@ from jobaudit.facts import ClassFacts, FileFacts
 from jobaudit.frameworks.base import DEFAULT, Framework, exception_names
 from jobaudit.guards import idempotency_guard
 from jobaudit.model import Backoff, Job, JobPolicy, Location, Option, Resolved
-from jobaudit.symbols import External, ProjectClass
-from jobaudit.values import Lambda, Unknown
+from jobaudit.symbols import External, InstanceAttr, ProjectClass
+from jobaudit.values import Call, Lambda, Seq, Span, Unknown, Value, dotted
 
 if TYPE_CHECKING:
     from jobaudit.project import Project
@@ -49,6 +49,8 @@ class Dramatiq(Framework):
 
     def __init__(self) -> None:
         self.project_defaults: dict[str, Resolved] = {}
+        self.without_retries: Resolved | None = None
+        """Set when some broker runs a middleware list that leaves Retries out."""
 
     def class_job(
         self,
@@ -90,6 +92,13 @@ class Dramatiq(Framework):
         for facts in resolver.modules.values():
             for site, _ in iter_call_sites(facts):
                 symbol = resolver.symbol_of(site.call.func)
+                if (
+                    isinstance(symbol, External)
+                    and symbol.name.startswith("dramatiq.brokers.")
+                    and site.call.kwarg("middleware") is not None
+                ):
+                    where = site.call.kwarg_span("middleware") or site.call.span
+                    self._middleware_list(project, site.call.kwarg("middleware"), facts, where)
                 if not isinstance(symbol, External) or symbol.name not in MIDDLEWARE_DEFAULTS:
                     continue
                 for key in MIDDLEWARE_DEFAULTS[symbol.name]:
@@ -100,6 +109,14 @@ class Dramatiq(Framework):
                             f"{symbol.name.rpartition('.')[2]} middleware",
                             Location(facts.path, site.call.kwarg_span(key) or site.call.span),
                         )
+            for assign in facts.attr_assigns:
+                target = resolver.symbol_of(assign.target)
+                if (
+                    isinstance(target, InstanceAttr)
+                    and target.cls.startswith("dramatiq.brokers.")
+                    and target.attrs == ("middleware",)
+                ):
+                    self._middleware_list(project, assign.value, facts, assign.span)
             for cls in facts.classes:
                 bases = set(resolver.external_bases(ProjectClass(cls, facts.path)))
                 if not bases & MIDDLEWARE_BASES:
@@ -113,10 +130,30 @@ class Dramatiq(Framework):
                                 Location(facts.path, cls.span),
                             )
 
+    def _middleware_list(
+        self, project: Project, value: Value, facts: FileFacts, span: Span
+    ) -> None:
+        """A broker given its own middleware list runs only those: without ``Retries`` in
+        it, nothing retries, so the default ``max_retries`` of 20 no longer holds."""
+        listed = project.resolver.evaluate(value)
+        names = [
+            dotted(item.func if isinstance(item, Call) else item) or ""
+            for item in (listed.items if isinstance(listed, Seq) else ())
+        ]
+        if isinstance(listed, Seq) and any(name.endswith("Retries") for name in names):
+            return
+        self.without_retries = Resolved(
+            Unknown("a broker is given a middleware list without Retries"),
+            "broker middleware",
+            Location(facts.path, span),
+        )
+
     def get(self, job: Job, key: str) -> Resolved:
         option = job.options.get(key)
         if option is not None:
             return Resolved(option.value, option.source, option.location)
+        if key == "max_retries" and self.without_retries is not None:
+            return self.without_retries
         if key in self.project_defaults:
             return self.project_defaults[key]
         return Resolved(DEFAULTS.get(key), DEFAULT)

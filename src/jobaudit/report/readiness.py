@@ -17,6 +17,7 @@ from jobaudit.checks.base import Finding
 from jobaudit.engine import Result
 from jobaudit.model import Job, Resolved
 from jobaudit.notices import Notice
+from jobaudit.observability import METRICS, TRACKING, anchors, observability
 
 PASS, WARN, FAIL, UNKNOWN, NOT_CHECKED = "pass", "warn", "fail", "unknown", "not checked"
 STATES = (FAIL, UNKNOWN, WARN, PASS, NOT_CHECKED)
@@ -71,6 +72,8 @@ GATES: tuple[Gate, ...] = (
     Gate("enqueue_safety", "Enqueue safety", "JOB6", (), "every call site enqueues it safely"),
     Gate("tests", "Tests", "JOB7", (), "its failure scenarios are tested"),
 )
+MONITORING_SHOWN = 3
+"""Pieces of evidence of each kind a job's Monitoring section lists."""
 GATE_EXCEPTIONS = {"JOB502": "error_handling"}
 """Codes counted outside their family (readiness.md: a silent failure is an error-handling gap)."""
 
@@ -83,6 +86,7 @@ POLICY_LABELS = {
     "permanent": "permanent exceptions",
     "delivery": "delivery",
     "idempotency_guard": "idempotency guard",
+    "monitoring": "error tracking and metrics",
 }
 
 
@@ -120,6 +124,8 @@ class GateResult:
 class JobEntry:
     job: Job
     gates: tuple[GateResult, ...]
+    monitoring: tuple[tuple[str, str, str], ...] = ()
+    """What reports or measures the job's failures, as (kind, what, ``path:line``)."""
 
     @property
     def ready(self) -> bool:
@@ -189,12 +195,18 @@ def build(result: Result) -> Readiness:
         else:
             unassigned.append(finding)
     shared, project_findings = _project_wide(unassigned, result)
+    watched = bool(gate_rules["observability"])
+    unseen = _monitoring_unknown(result) if watched else ()
     entries = []
     for job in result.jobs:
         findings = by_job.get(job.qualname, []) + shared.get(job.qualname, [])
-        entries.append(
-            JobEntry(job, tuple(_gate(gate, job, findings, gate_rules[gate.id]) for gate in GATES))
+        gates = tuple(
+            _gate(gate, job, findings, gate_rules[gate.id], unseen)
+            if gate.id == "observability"
+            else _gate(gate, job, findings, gate_rules[gate.id])
+            for gate in GATES
         )
+        entries.append(JobEntry(job, gates, _monitoring(result, job) if watched else ()))
     return Readiness(
         entries=tuple(sorted(entries, key=JobEntry.sort_key)),
         gate_rules=gate_rules,
@@ -209,33 +221,65 @@ def _project_wide(
     """Observability findings about the whole project count for its jobs (readiness.md).
 
     Such a finding sits at the framework's app definition, so it counts for the
-    jobs of the app defined in that module; when no job names an app there, it
-    counts for every job.  Other project findings are listed on their own.
+    jobs of that framework (``observability.anchors``), else for the jobs of the
+    app defined in that module; when no job names an app there, it counts for
+    every job.  Other project findings are listed on their own.
     """
     shared: dict[str, list[Finding]] = {}
     rest: list[Finding] = []
     modules = {facts.path: facts.module for facts in result.project.resolver.facts_by_path.values()}
+    anchored = anchors(result.project)
     for finding in findings:
         gate = gate_of(finding.code)
         if finding.job is not None or gate is None or gate.id != "observability":
             rest.append(finding)
             continue
         module = modules.get(finding.path)
-        jobs = [
-            job
-            for job in result.jobs
-            if module is not None and (job.app or "").rpartition(".")[0] == module
-        ] or result.jobs
+        framework = anchored.get(finding.location)
+        jobs = (
+            [job for job in result.jobs if job.framework == framework]
+            or [
+                job
+                for job in result.jobs
+                if module is not None and (job.app or "").rpartition(".")[0] == module
+            ]
+            or result.jobs
+        )
         for job in jobs:
             shared.setdefault(job.qualname, []).append(finding)
     return shared, rest
 
 
-def _gate(gate: Gate, job: Job, findings: list[Finding], rules: tuple[str, ...]) -> GateResult:
+def _monitoring(result: Result, job: Job) -> tuple[tuple[str, str, str], ...]:
+    """The error tracking and metrics the observability rules found for the job's framework."""
+    found = observability(result.project)
+    return tuple(
+        (kind, evidence.what, f"{evidence.location.path}:{evidence.location.span[0]}")
+        for kind in (TRACKING, METRICS)
+        for evidence in found.found(kind, job.framework)[:MONITORING_SHOWN]
+    )
+
+
+def _monitoring_unknown(result: Result) -> tuple[Unresolved, ...]:
+    """The observability rules stay silent when the project's settings cannot be read whole
+    (a ``from .local_settings import *`` that was not scanned): the gate is then unknown."""
+    reason = observability(result.project).unknown
+    if reason is None:
+        return ()
+    return (Unresolved("monitoring", "project settings", reason),)
+
+
+def _gate(
+    gate: Gate,
+    job: Job,
+    findings: list[Finding],
+    rules: tuple[str, ...],
+    project_unresolved: tuple[Unresolved, ...] = (),
+) -> GateResult:
     if not rules:
         return GateResult(gate, NOT_CHECKED)
     mine = tuple(sorted(f for f in findings if gate_of(f.code) == gate))
-    unresolved = _unresolved(gate, job)
+    unresolved = _unresolved(gate, job) + project_unresolved
     if any(finding.level in {"error", "warning"} for finding in mine):
         state = FAIL
     elif unresolved:

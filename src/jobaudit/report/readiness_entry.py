@@ -71,7 +71,13 @@ def sections(entry: JobEntry) -> tuple[Section, ...]:
         Section("Design", design),
         Section("Retry configuration", retries),
         Section("Timeouts", timeouts),
-        Section("Monitoring", (_gate_row(entry, "observability", "error tracking and metrics"),)),
+        Section(
+            "Monitoring",
+            (
+                _gate_row(entry, "observability", "error tracking and metrics"),
+                *(Row(kind, what, where) for kind, what, where in entry.monitoring),
+            ),
+        ),
         Section("Failure scenarios tested", (_gate_row(entry, "tests", "tests of the job"),)),
     )
 
