@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from jobaudit.checks.base import Finding
 from jobaudit.engine import Result
+from jobaudit.job_tests import JobTests, coverage_index
 from jobaudit.model import Job, Resolved
 from jobaudit.notices import Notice
 
@@ -83,6 +84,7 @@ POLICY_LABELS = {
     "permanent": "permanent exceptions",
     "delivery": "delivery",
     "idempotency_guard": "idempotency guard",
+    "test_files": "test files",
 }
 
 
@@ -120,6 +122,8 @@ class GateResult:
 class JobEntry:
     job: Job
     gates: tuple[GateResult, ...]
+    tests: JobTests | None = None
+    """What the project's tests do with the job, when the Tests gate was checked."""
 
     @property
     def ready(self) -> bool:
@@ -189,12 +193,13 @@ def build(result: Result) -> Readiness:
         else:
             unassigned.append(finding)
     shared, project_findings = _project_wide(unassigned, result)
+    index = coverage_index(result.project) if gate_rules["tests"] else None
+    no_tests = _no_tests(index is not None and not index.files)
     entries = []
     for job in result.jobs:
         findings = by_job.get(job.qualname, []) + shared.get(job.qualname, [])
-        entries.append(
-            JobEntry(job, tuple(_gate(gate, job, findings, gate_rules[gate.id]) for gate in GATES))
-        )
+        gates = tuple(_gate(gate, job, findings, gate_rules[gate.id], no_tests) for gate in GATES)
+        entries.append(JobEntry(job, gates, index.of(job) if index is not None else None))
     return Readiness(
         entries=tuple(sorted(entries, key=JobEntry.sort_key)),
         gate_rules=gate_rules,
@@ -231,11 +236,25 @@ def _project_wide(
     return shared, rest
 
 
-def _gate(gate: Gate, job: Job, findings: list[Finding], rules: tuple[str, ...]) -> GateResult:
+def _no_tests(missing: bool) -> tuple[Unresolved, ...]:
+    """Why the Tests gate is unknown when no test file was scanned (JOB7xx are silent then)."""
+    if not missing:
+        return ()
+    reason = "no scanned file matches test-paths, so the project's tests were not seen"
+    return (Unresolved("test_files", "test-paths", reason),)
+
+
+def _gate(
+    gate: Gate,
+    job: Job,
+    findings: list[Finding],
+    rules: tuple[str, ...],
+    no_tests: tuple[Unresolved, ...] = (),
+) -> GateResult:
     if not rules:
         return GateResult(gate, NOT_CHECKED)
     mine = tuple(sorted(f for f in findings if gate_of(f.code) == gate))
-    unresolved = _unresolved(gate, job)
+    unresolved = _unresolved(gate, job) + (no_tests if gate.id == "tests" else ())
     if any(finding.level in {"error", "warning"} for finding in mine):
         state = FAIL
     elif unresolved:
