@@ -83,6 +83,7 @@ FAILURE_WORDS = frozenset(
 )
 """Names whose use means the test looks at the framework's failure state."""
 _RETRY = re.compile(r"retr(?:y|ies|ied)", re.IGNORECASE)
+_FAILURE_WORD = re.compile(r"\b(?:" + "|".join(sorted(FAILURE_WORDS)) + r")\b")
 _FAILURE_NAME = re.compile(
     r"fail|error|exception|raise|retr(?:y|ies)|timeout|crash|idempot|twice|again|duplicate",
     re.IGNORECASE,
@@ -186,6 +187,7 @@ class _Builder:
             if job.function.class_name is not None and job.cls is None:
                 self.methods.setdefault(job.function.name, []).append(job)
         self._refs: dict[str, str | None] = {}
+        self._hits: dict[str, dict[int, set[str]]] = {}
         self._summaries: dict[int, _Summary] = {}
         self.fixtures: dict[str, list[FunctionFacts]] = {}
         self.helpers: dict[int, FileFacts] = {}
@@ -194,6 +196,23 @@ class _Builder:
                 self.helpers[id(function)] = facts
                 if any(_last(decorator).endswith("fixture") for decorator in function.decorators):
                     self.fixtures.setdefault(function.name, []).append(function)
+        self.words = self._words()
+
+    def _words(self) -> frozenset[str]:
+        """Words a test file must contain to refer to any job: the jobs' names, the words
+        of their registered names, and the names project modules import them under."""
+        tails: set[str] = set()
+        words: set[str] = set()
+        for job in self.project.jobs:
+            tails.update({job.name, job.function.name, *([job.cls.name] if job.cls else [])})
+            for name in _string_names(job):
+                words.update(_WORD.findall(name))
+        words |= tails
+        for facts in self.resolver.modules.values():
+            for alias, target in facts.imports:
+                if target.rpartition(".")[2] in tails and self._job_of_name(target):
+                    words.add(alias)  # ``from proj.tasks import send as notify``
+        return frozenset(words)
 
     def build(self) -> CoverageIndex:
         by_job: dict[str, JobTests] = {}
@@ -205,14 +224,16 @@ class _Builder:
     # -- one test file ---------------------------------------------------------------------
 
     def _file(self, facts: FileFacts, by_job: dict[str, JobTests]) -> None:
+        if self.words.isdisjoint(_WORD.findall("\n".join(facts.lines))):
+            return  # most test files name no job at all
         classes = self._classes_named(facts)
         referred: set[str] = set()
         for _, target in facts.imports:
             referred.update(self._job_of_name(target))
         for value in _module_values(facts):
             referred.update(self._jobs_in(value, facts, None, classes))
-        for line in facts.lines:
-            referred.update(self._jobs_in_text(line))
+        for jobs in self._string_hits(facts).values():
+            referred |= jobs
         units: list[tuple[str, _Summary]] = []
         for cls, function in _units(facts):
             summary = self._unit(facts, cls, function, classes)
@@ -291,27 +312,28 @@ class _Builder:
             if isinstance(value, Call) and self._raising(value.kwarg("side_effect"), function):
                 summary.failures.add(SIDE_EFFECT)
         for _, value in function.locals:
-            summary.jobs.update(self._jobs_in(value, facts, imported, classes))
+            if not isinstance(value, Call):  # calls are in ``function.calls`` too
+                summary.jobs.update(self._jobs_in(value, facts, imported, classes))
         for site in function.calls:
             call = site.call
-            jobs = set(self._jobs_in(call, facts, imported, classes))
-            summary.jobs |= jobs
+            summary.jobs.update(self._jobs_in(call, facts, imported, classes, calls=False))
             for job in self._runs(call, facts, imported, classes):
                 summary.runs[job] += 2 if site.in_loop else 1
             if _last(call.func) in RAISES_CALLS:
                 summary.failures.add(RAISES)
             if self._raising(call.kwarg("side_effect"), function):
                 summary.failures.add(SIDE_EFFECT)
-        text = _text(facts, function)
-        for line in text:
-            summary.jobs.update(self._jobs_in_text(line))
-            assigned = _SIDE_EFFECT.search(line)
-            if assigned and _raising_text(assigned.group(1), function):
+        first, last = _lines(function)
+        for line, jobs in self._string_hits(facts).items():
+            if first <= line <= last:
+                summary.jobs |= jobs
+        text = "\n".join(facts.lines[first - 1 : last])
+        for assigned in _SIDE_EFFECT.finditer(text):
+            if _raising_text(assigned.group(1), function):
                 summary.failures.add(SIDE_EFFECT)
-        words = set(_WORD.findall("\n".join(text)))
-        if any(_RETRY.search(word) for word in words):
+        if _RETRY.search(text):
             summary.failures.add(RETRY)
-        if words & FAILURE_WORDS:
+        if _FAILURE_WORD.search(text):
             summary.failures.add(STATE)
         if function.raises:
             summary.failures.add(SIDE_EFFECT)  # a fake that raises, patched in somewhere
@@ -340,13 +362,33 @@ class _Builder:
     # -- references ------------------------------------------------------------------------
 
     def _jobs_in(
-        self, value: Value, facts: FileFacts, imported: dict[str, str] | None, classes: set[str]
+        self,
+        value: Value,
+        facts: FileFacts,
+        imported: dict[str, str] | None,
+        classes: set[str],
+        calls: bool = True,
     ) -> Iterator[str]:
-        for part in _parts(value):
+        """Jobs the names and strings in a value denote (a string split over lines is
+        one here, unlike in the source); ``calls=False`` leaves out calls nested in it,
+        which the facts list on their own."""
+        for part in _parts(value, calls):
             if isinstance(part, str):
                 yield from self._jobs_in_string(part)
             else:
                 yield from self._jobs_in_name(part, facts, imported or {}, classes)
+
+    def _string_hits(self, facts: FileFacts) -> dict[int, set[str]]:
+        """The jobs the string literals of each line of a file name, by line number."""
+        found = self._hits.get(facts.path)
+        if found is None:
+            found = {}
+            for number, line in enumerate(facts.lines, start=1):
+                jobs = set(self._jobs_in_text(line))
+                if jobs:
+                    found[number] = jobs
+            self._hits[facts.path] = found
+        return found
 
     def _jobs_in_name(
         self,
@@ -507,16 +549,19 @@ def _module_values(facts: FileFacts) -> Iterator[Value]:
         stack.extend(cls.inner)
 
 
-def _text(facts: FileFacts, function: FunctionFacts) -> list[str]:
-    """The function's source lines, decorators included."""
+def _lines(function: FunctionFacts) -> tuple[int, int]:
+    """The function's first and last line, decorators included."""
     first = min([function.span[0], *(span[0] for span in function.decorator_spans)])
-    return list(facts.lines[first - 1 : max(function.end_line, first)])
+    return first, max(function.end_line, first)
 
 
 def _local_imports(facts: FileFacts, function: FunctionFacts) -> dict[str, str]:
     """``from proj.tasks import send as s`` inside a test: the facts keep such names as locals."""
     out: dict[str, str] = {}
-    for line in _text(facts, function)[1:]:
+    first, last = _lines(function)
+    for line in facts.lines[first:last]:
+        if "import" not in line:
+            continue
         match = _LOCAL_IMPORT.match(line)
         if match is None or match.group(1).startswith("."):
             continue
@@ -529,29 +574,32 @@ def _local_imports(facts: FileFacts, function: FunctionFacts) -> dict[str, str]:
     return out
 
 
-def _parts(value: Value, depth: int = 0) -> Iterator[Ref | Local | Attr | str]:
-    """The names and strings inside a value (a call's function, arguments, lists...)."""
+def _parts(value: Value, calls: bool = True, depth: int = 0) -> Iterator[Ref | Local | Attr | str]:
+    """The names and dotted strings inside a value (a call's function, arguments,
+    lists...); with ``calls=False``, not those of the calls among its arguments."""
     if depth > 8:
         return
-    if isinstance(value, (Ref, Local, str)):
+    if isinstance(value, (Ref, Local)) or (isinstance(value, str) and "." in value):
         yield value
     elif isinstance(value, Attr):
         yield value
-        yield from _parts(value.base, depth + 1)
+        yield from _parts(value.base, calls, depth + 1)
     elif isinstance(value, Call):
-        yield from _parts(value.func, depth + 1)
+        if depth and not calls:
+            return
+        yield from _parts(value.func, calls, depth + 1)
         for item in _chain(value.args, (v for _, v in value.kwargs), value.star_args):
-            yield from _parts(item, depth + 1)
+            yield from _parts(item, calls, depth + 1)
     elif isinstance(value, Seq):
         for item in value.items:
-            yield from _parts(item, depth + 1)
+            yield from _parts(item, calls, depth + 1)
     elif isinstance(value, Mapping):
         for key, item in value.items:
-            yield from _parts(key, depth + 1)
-            yield from _parts(item, depth + 1)
+            yield from _parts(key, calls, depth + 1)
+            yield from _parts(item, calls, depth + 1)
     elif isinstance(value, BinOp):
-        yield from _parts(value.left, depth + 1)
-        yield from _parts(value.right, depth + 1)
+        yield from _parts(value.left, calls, depth + 1)
+        yield from _parts(value.right, calls, depth + 1)
 
 
 def _chain(*groups: Iterable[Value]) -> Iterator[Value]:
