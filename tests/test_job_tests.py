@@ -234,3 +234,25 @@ def test_example_files_keep_the_block_line_numbers() -> None:
         "tests/test_a.py": "\n\n# file: tests/test_a.py\nb = 2\n",
     }
     assert example_files("x = 1\n") == {"example.py": "x = 1\n"}
+
+
+def test_class_patches_base_set_up_and_nested_fixtures(tmp_path: Path) -> None:
+    test = (
+        "import unittest\nfrom unittest import mock\nimport pytest\n"
+        "from proj.tasks import other, send\n\n"
+        "class Base(unittest.TestCase):\n    def setUp(self):\n"
+        "        mock.patch('proj.tasks.api', side_effect=OSError).start()\n\n"
+        "class SendTests(Base):\n    def test_send(self):\n        send(1)\n\n"
+        "@mock.patch('proj.tasks.api', side_effect=[TimeoutError(), None])\n"
+        "class OtherTests(unittest.TestCase):\n    def test_other(self, api):\n        other(1)\n"
+    )
+    assert not project(tmp_path, test).findings
+    nested = (
+        "from unittest import mock\nimport pytest\nfrom proj.tasks import other, send\n\n"
+        "@pytest.fixture\ndef api():\n    with mock.patch('proj.tasks.api') as m:\n"
+        "        m.side_effect = ConnectionError\n        yield m\n\n"
+        "@pytest.fixture\ndef client(api):\n    return object()\n\n"
+        "def test_send(client):\n    send(1)\n\n"
+        "def test_other(client):\n    other(1)\n    other(2)\n"
+    )
+    assert not project(tmp_path, nested).findings

@@ -24,6 +24,7 @@ import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from jobaudit.facts import ClassFacts, FileFacts, FunctionFacts
@@ -82,6 +83,8 @@ FAILURE_WORDS = frozenset(
     }
 )
 """Names whose use means the test looks at the framework's failure state."""
+_SET_UP = ("setUp", "setUpClass", "setUpTestData", "setup_method", "asyncSetUp")
+"""Methods a test class runs before each test (or once before all of them)."""
 _RETRY = re.compile(r"retr(?:y|ies|ied)", re.IGNORECASE)
 _FAILURE_WORD = re.compile(r"\b(?:" + "|".join(sorted(FAILURE_WORDS)) + r")\b")
 _FAILURE_NAME = re.compile(
@@ -274,15 +277,16 @@ class _Builder:
             other = self.helpers.get(id(member))
             if other is not None:
                 summary.add(self._summary(other, member, classes))
+        if cls is not None:  # ``@mock.patch(..., side_effect=...)`` on the TestCase class
+            for decorator in cls.decorators:
+                summary.jobs.update(self._jobs_in(decorator, facts, None, classes))
+                effect = decorator.kwarg("side_effect") if isinstance(decorator, Call) else None
+                if self._raising(effect, function):
+                    summary.failures.add(SIDE_EFFECT)
         return summary
 
     def _members(self, function: FunctionFacts, cls: ClassFacts | None) -> Iterator[FunctionFacts]:
-        used = [p for p in function.params if p not in {"self", "cls"}]
-        for decorator in function.decorators:
-            if isinstance(decorator, Call) and _last(decorator.func) == "usefixtures":
-                used.extend(arg for arg in decorator.args if isinstance(arg, str))
-        for name in used:
-            yield from self.fixtures.get(name, ())
+        yield from self._fixtures(function, 0)
         for site in function.calls:
             func = site.call.func
             if isinstance(func, Ref):
@@ -294,10 +298,42 @@ class _Builder:
                 if method is not None and method is not function:
                     yield method
         if cls is not None:
-            for name in ("setUp", "setUpClass", "setUpTestData", "setup_method", "asyncSetUp"):
-                method = cls.method(name)
-                if method is not None and method is not function:
-                    yield method
+            path = self.helpers[id(function)].path
+            for klass, _ in self.resolver.mro(ProjectClass(cls, path)):
+                for name in _SET_UP:
+                    method = klass.method(name)
+                    if method is not None and method is not function:
+                        yield method
+
+    def _fixtures(self, function: FunctionFacts, depth: int) -> Iterator[FunctionFacts]:
+        """The fixtures a test (or a fixture) asks for, and theirs, three levels deep."""
+        if depth > 2:
+            return
+        used = [p for p in function.params if p not in {"self", "cls"}]
+        for decorator in function.decorators:
+            if isinstance(decorator, Call) and _last(decorator.func) == "usefixtures":
+                used.extend(arg for arg in decorator.args if isinstance(arg, str))
+        path = self.helpers[id(function)].path
+        for name in used:
+            for fixture in self._visible(self.fixtures.get(name, []), path):
+                if fixture is not function:
+                    yield fixture
+                    yield from self._fixtures(fixture, depth + 1)
+
+    def _visible(self, fixtures: list[FunctionFacts], path: str) -> list[FunctionFacts]:
+        """The fixtures of a name a test in ``path`` gets: its file's, else its conftests',
+        else (a plugin module's, which pytest_plugins may load anywhere) all of them."""
+        own = [f for f in fixtures if self.helpers[id(f)].path == path]
+        if own:
+            return own
+        folder = PurePosixPath(path).parent
+        conftests = [
+            f
+            for f in fixtures
+            if (where := PurePosixPath(self.helpers[id(f)].path)).name == "conftest.py"
+            and (where.parent == folder or where.parent in folder.parents)
+        ]
+        return conftests or fixtures
 
     # -- one function ----------------------------------------------------------------------
 
@@ -335,7 +371,7 @@ class _Builder:
             summary.failures.add(RETRY)
         if _FAILURE_WORD.search(text):
             summary.failures.add(STATE)
-        if function.raises:
+        if any(nested.raises for nested in function.nested):
             summary.failures.add(SIDE_EFFECT)  # a fake that raises, patched in somewhere
         for nested in function.nested:
             summary.add(self._summary(facts, nested, classes))
