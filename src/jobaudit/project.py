@@ -153,6 +153,15 @@ class Project:
         assert framework is not None, job.framework
         return framework
 
+    def test_files(self) -> list[FileFacts]:
+        """The facts of the test files (option ``test-paths``), which only JOB7xx read.
+
+        The one place test files are taken from, so that parsing them can be
+        made lazy here without touching the rules.
+        """
+        tests = self.config.test_paths
+        return [f for f in self.resolver.facts_by_path.values() if is_test_path(f.path, tests)]
+
     def jobs_of(self, framework: str) -> list[Job]:
         return [job for job in self.jobs if job.framework == framework]
 

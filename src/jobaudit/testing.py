@@ -45,6 +45,7 @@ __all__ = [
     "check_fixture",
     "code_blocks",
     "compare",
+    "example_files",
     "example_rules",
     "fixture_annotations",
     "fixture_entries",
@@ -59,6 +60,7 @@ EXAMPLE_FILE = "example.py"
 _ANNOTATION = re.compile(r"(?<![\w-])(todo-expect|todo-ok|expect):\s*")
 _CODES = re.compile(r"[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*")
 _CODE = re.compile(r"JOB[0-9]{3}")
+_FILE_MARKER = re.compile(r"#\s*file:\s*([\w./-]+\.py)\s*$")
 _NOT_CODE = frozenset(
     {
         tokenize.COMMENT,
@@ -233,11 +235,44 @@ def example_rules(rule: type[Rule]) -> list[Rule]:
 
 
 def run_example(code: str, rules: Sequence[Rule]) -> list[Finding]:
-    """The findings of ``rules`` on one code block, analysed alone as ``example.py``."""
+    """The findings of ``rules`` on one code block, analysed alone as ``example.py``.
+
+    A block may hold more files, each started by a ``# file: <path>`` line
+    (:func:`example_files`); they are then analysed together as one project.
+    """
     with tempfile.TemporaryDirectory(prefix="jobaudit-example-") as tmp:
-        target = Path(tmp) / EXAMPLE_FILE
-        target.write_text(code, encoding="utf-8")
-        return run_project(target, rules).findings
+        files = example_files(code)
+        for name, text in files.items():
+            target = Path(tmp) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        only = Path(tmp) / EXAMPLE_FILE
+        return run_project(only if len(files) == 1 else Path(tmp), rules).findings
+
+
+def example_files(code: str) -> dict[str, str]:
+    """The files of a code block: ``example.py``, then one per ``# file: <path>`` line.
+
+    Project-scope rules need more than one file to show (a job and its
+    tests).  Every file keeps the block's line numbers, the other files'
+    lines left blank, so ``# expect:`` comments count within the block as
+    in a one-file example.
+    """
+    lines = code.splitlines()
+    owners: list[str] = []
+    current = EXAMPLE_FILE
+    for line in lines:
+        marker = _FILE_MARKER.match(line)
+        if marker is not None:
+            current = marker.group(1)
+        owners.append(current)
+    return {
+        name: "".join(
+            line + "\n" if owner == name else "\n"
+            for line, owner in zip(lines, owners, strict=True)
+        )
+        for name in dict.fromkeys([EXAMPLE_FILE, *owners])
+    }
 
 
 # -- comparing -----------------------------------------------------------------------------

@@ -44,6 +44,8 @@ from jobaudit.checks.retries.retry_delay_exceeds_visibility_timeout import (
 )
 from jobaudit.checks.retries.retry_without_backoff import RetryWithoutBackoff
 from jobaudit.checks.retries.unbounded_retries import UnboundedRetries
+from jobaudit.checks.tests.failure_path_untested import FailurePathUntested
+from jobaudit.checks.tests.job_without_tests import JobWithoutTests
 from jobaudit.checks.timeouts.activity_without_heartbeat import ActivityWithoutHeartbeat
 from jobaudit.checks.timeouts.blocking_call_without_timeout import BlockingCallWithoutTimeout
 from jobaudit.checks.timeouts.ignored_job_option import IgnoredJobOption
@@ -98,6 +100,8 @@ ALL_RULES: tuple[type[Rule], ...] = (
     EnqueueWithoutExpiry,
     EnqueueFailureSwallowed,
     PickleSerializer,
+    JobWithoutTests,
+    FailurePathUntested,
     UnusedNoqa,
 )
 

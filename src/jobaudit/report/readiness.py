@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from jobaudit.checks.base import Finding
 from jobaudit.engine import Result
+from jobaudit.job_tests import JobTests, coverage_index
 from jobaudit.model import Job, Resolved
 from jobaudit.notices import Notice
 from jobaudit.observability import METRICS, TRACKING, anchors, observability
@@ -87,6 +88,7 @@ POLICY_LABELS = {
     "delivery": "delivery",
     "idempotency_guard": "idempotency guard",
     "monitoring": "error tracking and metrics",
+    "test_files": "test files",
 }
 
 
@@ -126,6 +128,8 @@ class JobEntry:
     gates: tuple[GateResult, ...]
     monitoring: tuple[tuple[str, str, str], ...] = ()
     """What reports or measures the job's failures, as (kind, what, ``path:line``)."""
+    tests: JobTests | None = None
+    """What the project's tests do with the job, when the Tests gate was checked."""
 
     @property
     def ready(self) -> bool:
@@ -197,16 +201,29 @@ def build(result: Result) -> Readiness:
     shared, project_findings = _project_wide(unassigned, result)
     watched = bool(gate_rules["observability"])
     unseen = _monitoring_unknown(result) if watched else ()
+    index = coverage_index(result.project) if gate_rules["tests"] else None
+    no_tests = _no_tests(index is not None and not index.files)
     entries = []
     for job in result.jobs:
         findings = by_job.get(job.qualname, []) + shared.get(job.qualname, [])
         gates = tuple(
-            _gate(gate, job, findings, gate_rules[gate.id], unseen)
-            if gate.id == "observability"
-            else _gate(gate, job, findings, gate_rules[gate.id])
+            _gate(
+                gate,
+                job,
+                findings,
+                gate_rules[gate.id],
+                _project_unresolved(gate, unseen, no_tests),
+            )
             for gate in GATES
         )
-        entries.append(JobEntry(job, gates, _monitoring(result, job) if watched else ()))
+        entries.append(
+            JobEntry(
+                job,
+                gates,
+                _monitoring(result, job) if watched else (),
+                index.of(job) if index is not None else None,
+            )
+        )
     return Readiness(
         entries=tuple(sorted(entries, key=JobEntry.sort_key)),
         gate_rules=gate_rules,
@@ -267,6 +284,25 @@ def _monitoring_unknown(result: Result) -> tuple[Unresolved, ...]:
     if reason is None:
         return ()
     return (Unresolved("monitoring", "project settings", reason),)
+
+
+def _no_tests(missing: bool) -> tuple[Unresolved, ...]:
+    """Why the Tests gate is unknown when no test file was scanned (JOB7xx are silent then)."""
+    if not missing:
+        return ()
+    reason = "no scanned file matches test-paths, so the project's tests were not seen"
+    return (Unresolved("test_files", "test-paths", reason),)
+
+
+def _project_unresolved(
+    gate: Gate, unseen: tuple[Unresolved, ...], no_tests: tuple[Unresolved, ...]
+) -> tuple[Unresolved, ...]:
+    """The project-wide reasons a gate cannot be decided, for the gates they concern."""
+    if gate.id == "observability":
+        return unseen
+    if gate.id == "tests":
+        return no_tests
+    return ()
 
 
 def _gate(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jobaudit.frameworks import FRAMEWORK_TITLES
+from jobaudit.job_tests import FAILURE_KINDS
 from jobaudit.model import Job, Resolved
 from jobaudit.report.jobs import text_value
 from jobaudit.report.readiness import NOT_CHECKED, JobEntry
@@ -78,7 +79,10 @@ def sections(entry: JobEntry) -> tuple[Section, ...]:
                 *(Row(kind, what, where) for kind, what, where in entry.monitoring),
             ),
         ),
-        Section("Failure scenarios tested", (_gate_row(entry, "tests", "tests of the job"),)),
+        Section(
+            "Failure scenarios tested",
+            (_gate_row(entry, "tests", "tests of the job"), *_tests(entry)),
+        ),
     )
 
 
@@ -91,6 +95,30 @@ def _policy(job: Job, label: str, key: str) -> Row:
     value = text_value(key, resolved)
     source = resolved.source if resolved.known else f"{resolved.source}: {resolved.reason}"
     return Row(label, value, source)
+
+
+def _tests(entry: JobEntry) -> tuple[Row, ...]:
+    """The test files that refer to the job and the failures their tests exercise."""
+    if entry.gate("tests").state == NOT_CHECKED or entry.gate("tests").unresolved:
+        return ()
+    tests = entry.tests
+    if tests is None:
+        return (Row("test files", "none", "no test file refers to the job"),)
+    files = sorted(tests.files)
+    failing = tests.failure_units
+    kinds = ", ".join(kind for kind in FAILURE_KINDS if kind in tests.failures)
+    return (
+        Row("test files", ", ".join(files), _refer(len(tests.units))),
+        Row(
+            "failures exercised",
+            kinds or "none",
+            ", ".join(unit.label for unit in failing[:3]) or "no test makes the job fail",
+        ),
+    )
+
+
+def _refer(count: int) -> str:
+    return "1 test refers to the job" if count == 1 else f"{count} tests refer to the job"
 
 
 def _gate_row(entry: JobEntry, gate_id: str, label: str) -> Row:
