@@ -181,6 +181,8 @@ class Celery(Framework):
                     self.apps[app.name] = app
         for facts in resolver.modules.values():
             for site, _ in iter_call_sites(facts):
+                if not resolver.may_be_framework(site.call.func):
+                    continue
                 symbol = resolver.symbol_of(site.call.func)
                 if isinstance(symbol, InstanceAttr) and symbol.cls in APP_CLASSES:
                     configured = self._app_of(symbol)

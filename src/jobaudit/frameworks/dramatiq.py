@@ -89,6 +89,8 @@ class Dramatiq(Framework):
         resolver = project.resolver
         for facts in resolver.modules.values():
             for site, _ in iter_call_sites(facts):
+                if not resolver.may_be_framework(site.call.func):
+                    continue
                 symbol = resolver.symbol_of(site.call.func)
                 if not isinstance(symbol, External) or symbol.name not in MIDDLEWARE_DEFAULTS:
                     continue
