@@ -94,14 +94,17 @@ def jobaudit(*args: str) -> list[str]:
     return [sys.executable, "-m", "jobaudit", *args]
 
 
-def cases(tree: str) -> list[tuple[str, list[str], bool]]:
-    """(label, command, slow) for one tree; slow commands run ``--slow-runs`` times."""
+def cases(tree: str, cache: str) -> list[tuple[str, list[str], bool]]:
+    """(label, command, slow) for one tree; slow commands run ``--slow-runs`` times.
+
+    The warm run keeps its cache in ``cache``, outside the measured tree.
+    """
     check = ["check", tree, "--exit-zero", "--quiet"]
     found: list[tuple[str, list[str], bool]] = [
         ("parse floor (read + ast.parse)", [sys.executable, "-c", FLOOR, tree], False),
         ("jobaudit cold -j 1", jobaudit(*check, "--no-cache", "-j", "1"), False),
         ("jobaudit cold -j 2", jobaudit(*check, "--no-cache", "-j", "2"), False),
-        ("jobaudit warm (cache)", jobaudit(*check, "-j", "1"), False),
+        ("jobaudit warm (cache)", jobaudit(*check, "-j", "1", "--cache-dir", cache), False),
         ("jobaudit --no-prefilter", jobaudit(*check, "--no-cache", "--no-prefilter"), True),
     ]
     if shutil.which("ruff"):
@@ -191,15 +194,11 @@ def report(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> None:
     path = str(tree.resolve())
     files = sum(1 for _ in tree.rglob("*.py"))
     print(f"\n## {tree.name} ({files} .py files, {commit(tree)})\n")
-    subprocess.run(jobaudit("clean", path), capture_output=True, env=env, check=False)
-    subprocess.run(
-        jobaudit("check", path, "--exit-zero", "--quiet"), capture_output=True, env=env, check=False
-    )
     rows: list[Row] = []
-    for label, command, slow in cases(path):
-        runs = args.slow_runs if slow else args.runs
-        rows.append((label, *measure(command, runs, env, warm_up=not slow)))
-    subprocess.run(jobaudit("clean", path), capture_output=True, env=env, check=False)
+    with tempfile.TemporaryDirectory(prefix="jobaudit-cache-") as cache:
+        for label, command, slow in cases(path, cache):
+            runs = args.slow_runs if slow else args.runs
+            rows.append((label, *measure(command, runs, env, warm_up=not slow)))
     floor, floor_peak = rows[0][1], rows[0][2]
     header = ("what", "wall (median)", "x floor", "peak MiB", "x floor RSS")
     print("| {:<30} | {:>13} | {:>7} | {:>8} | {:>11} |".format(*header))

@@ -18,8 +18,12 @@ from typing import TYPE_CHECKING
 from jobaudit.facts import FileFacts
 from jobaudit.files import SourceFile
 from jobaudit.notices import Notice
+from jobaudit.parallel import analyse_many, scan_many
 from jobaudit.prefilter import Closure, Registry, Scan
 from jobaudit.source import read_bytes
+
+_PARALLEL_SCAN = 512
+"""Below this many files, starting worker processes costs more than scanning in this one."""
 
 if TYPE_CHECKING:
     from jobaudit.cache import Cache
@@ -62,7 +66,14 @@ class Corpus:
             self._parse([file.relpath for file in self.files])
             self.selected = set(self.facts) | set(self.notices)
             return
+        if jobs > 1 and len(self.files) >= _PARALLEL_SCAN:
+            work = [(file, *names[file.relpath]) for file in self.files]
+            scanned = scan_many(work, self.registry, jobs)
+            pairs = zip(self.files, scanned, strict=True)
+            self._scans = {file.relpath: found for file, found in pairs}
         for file in self.files:
+            if file.relpath in self._scans:
+                continue
             data = read_bytes(file)
             self._data[file.relpath] = data
             module, is_package = names[file.relpath]
@@ -141,11 +152,11 @@ class Corpus:
         return self.facts.get(relpath)
 
     def _parse(self, relpaths: list[str]) -> None:
-        from jobaudit.parallel import analyse_many
-
         todo: list[str] = []
         for rel in relpaths:
             data = self._data.get(rel)
+            if data is None and self.cache is not None and rel in self._scans:
+                data = self._data[rel] = read_bytes(self._file[rel])  # scanned in a worker
             cached = (
                 self.cache.facts(self._file[rel], data, *self.names[rel])
                 if self.cache and data

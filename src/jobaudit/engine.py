@@ -65,6 +65,7 @@ class ModuleNamer:
 
     def __init__(self) -> None:
         self._is_package: dict[Path, bool] = {}
+        self._chains: dict[Path, tuple[str, ...]] = {}
 
     def _package(self, directory: Path) -> bool:
         known = self._is_package.get(directory)
@@ -75,16 +76,21 @@ class ModuleNamer:
 
     def name(self, path: Path) -> tuple[str, bool]:
         is_package = path.name == "__init__.py"
-        parts: list[str] = [] if is_package else [path.stem]
-        directory = path.parent
-        while self._package(directory) or (
-            directory.parent != directory and self._package(directory.parent)
-        ):
-            parts.insert(0, directory.name)
-            if directory.parent == directory:
-                break
-            directory = directory.parent
+        parts = [*self._chain(path.parent), *([] if is_package else [path.stem])]
         return ".".join(parts) or path.stem, is_package
+
+    def _chain(self, directory: Path) -> tuple[str, ...]:
+        """The package names down to ``directory``, once per directory (large trees)."""
+        known = self._chains.get(directory)
+        if known is None:
+            parent = directory.parent
+            if self._package(directory) or (parent != directory and self._package(parent)):
+                above = self._chain(parent) if parent != directory else ()
+                known = (*above, directory.name)
+            else:
+                known = ()
+            self._chains[directory] = known
+        return known
 
 
 FRAMEWORK_PACKAGES = frozenset(

@@ -11,16 +11,19 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 
 from jobaudit.facts import FileFacts, extract
 from jobaudit.files import SourceFile
 from jobaudit.notices import Notice
-from jobaudit.source import ParsedSource, load_source
+from jobaudit.prefilter import Registry, Scan
+from jobaudit.source import ParsedSource, load_source, read_bytes
 
 Work = tuple[SourceFile, bytes | None, tuple[str, bool]]
 """A file, its bytes when already read, and its ``(module name, is a package)``."""
 
 _CHUNK = 16
+_SCAN_CHUNK = 128
 """Files per task sent to a worker: large enough to amortise pickling, small enough to balance."""
 
 
@@ -57,6 +60,23 @@ def analyse_many(work: Sequence[Work], jobs: int = 1) -> list[FileFacts | Notice
         return [analyse(item) for item in work]
     with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
         return list(pool.map(analyse, work, chunksize=_CHUNK))
+
+
+def scan_many(
+    work: Sequence[tuple[SourceFile, str, bool]], registry: Registry, jobs: int
+) -> list[Scan]:
+    """The prefilter's byte scan of every file, in ``jobs`` processes, in order.
+
+    Workers read the files themselves and send back only the scans: the bytes
+    of the few files parsed later are read again rather than shipped back.
+    """
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(partial(_scan, registry), work, chunksize=_SCAN_CHUNK))
+
+
+def _scan(registry: Registry, item: tuple[SourceFile, str, bool]) -> Scan:
+    file, module, is_package = item
+    return registry.scan(read_bytes(file), module, is_package)
 
 
 def worker_count(jobs: int) -> int:

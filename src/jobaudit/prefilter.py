@@ -51,7 +51,7 @@ class Relevance:
 REGISTRY: dict[str, Relevance] = {
     "celery": Relevance(
         ("celery", "kombu", "django_celery_beat", "django_celery_results"),
-        (b"CELERY", b"register_task", b"send_task"),
+        (b"CELERY",),
     ),
     "rq": Relevance(("rq", "django_rq", "rq_scheduler"), (b"RQ_", b"enqueue")),
     "dramatiq": Relevance(("dramatiq", "django_dramatiq", "periodiq"), (b"DRAMATIQ",)),
@@ -87,7 +87,6 @@ REGISTRY: dict[str, Relevance] = {
             "elasticsearch",
             "stripe",
         ),
-        (b"setdefaulttimeout",),
     ),
     "django settings": Relevance((), (b"DJANGO_SETTINGS_MODULE", b"ATOMIC_REQUESTS")),
     "observability (JOB501, JOB504)": Relevance(
@@ -98,7 +97,6 @@ REGISTRY: dict[str, Relevance] = {
             b"Middleware",
             b"on_failure",
             b"exception_handlers",
-            b"CeleryInstrumentor",
         ),
         declares=False,
     ),
@@ -234,6 +232,7 @@ class Closure:
         self.names: set[str] = set()
         self.prefixes: set[str] = set()
         self._decorated: set[str] = set()
+        self._answers: dict[str, bool] = {}
         for name in registry.custom:
             self.add(name)
 
@@ -243,10 +242,17 @@ class Closure:
         self.names.add(name)
         for prefix in _prefixes(name.rpartition(".")[0]):
             self.prefixes.add(prefix)
+        self._answers.clear()
         return True
 
     def refers(self, target: str) -> bool:
         """Whether an import target or a reference reaches a relevant name."""
+        known = self._answers.get(target)
+        if known is None:
+            known = self._answers[target] = self._refers(target)
+        return known
+
+    def _refers(self, target: str) -> bool:
         if target.endswith(".*"):
             return target[:-2] in self.prefixes
         if target in self.prefixes:

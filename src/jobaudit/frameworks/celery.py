@@ -174,7 +174,11 @@ class Celery(Framework):
             if is_test_path(facts.path, project.config.test_paths):
                 continue  # an app built for the test suite does not run the project's tasks
             for name, value, span in facts.assigns:
-                if resolver.instance_class(value) in APP_CLASSES:
+                built = value.func if isinstance(value, Call) else value
+                if (
+                    resolver.may_be_framework(built)
+                    and resolver.instance_class(value) in APP_CLASSES
+                ):
                     app = AppConfig(f"{facts.module}.{name}", Location(facts.path, span))
                     if isinstance(value, Call):
                         self._constructor(project, app, value, facts.path)
