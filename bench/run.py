@@ -107,10 +107,11 @@ def cases(tree: str, cache: str) -> list[tuple[str, list[str], bool]]:
         ("jobaudit warm (cache)", jobaudit(*check, "-j", "1", "--cache-dir", cache), False),
         ("jobaudit --no-prefilter", jobaudit(*check, "--no-cache", "--no-prefilter"), True),
     ]
-    if shutil.which("ruff"):
-        ruff = ["ruff", "check", "--no-cache", "--exit-zero", "--quiet", tree]
-        found.append(("ruff check --no-cache", ruff, False))
-    if shutil.which("flake8"):
+    ruff = _tool("ruff")
+    if ruff is not None:
+        command = [ruff, "check", "--no-cache", "--exit-zero", "--quiet", tree]
+        found.append(("ruff check --no-cache", command, False))
+    if _tool("flake8") is not None:
         flake8 = ["-j1", "--exit-zero", tree]
         found.append(
             (
@@ -119,8 +120,15 @@ def cases(tree: str, cache: str) -> list[tuple[str, list[str], bool]]:
                 True,
             )
         )
-        found.append(("flake8 -j1 (with jobaudit)", ["flake8", *flake8], True))
+        with_plugin = [sys.executable, "-m", "flake8", *flake8]
+        found.append(("flake8 -j1 (with jobaudit)", with_plugin, True))
     return found
+
+
+def _tool(name: str) -> str | None:
+    """A command on PATH or beside this Python (an unactivated virtual environment)."""
+    here = os.path.dirname(sys.executable)
+    return shutil.which(name, path=os.pathsep.join([here, os.environ.get("PATH", "")]))
 
 
 def timings(tree: str, env: dict[str, str]) -> dict[str, float]:
@@ -176,7 +184,7 @@ def scaling(tree: Path, runs: int, env: dict[str, str]) -> list[tuple[int, float
                     tree, Path(scratch) / f"copy{index}", ignore=shutil.ignore_patterns(".*")
                 )
             command = jobaudit("check", scratch, "--exit-zero", "--quiet", "--no-cache")
-            found.append((copies, measure(command, runs, env)[0]))
+            found.append((copies, measure(command, runs, env, warm_up=False)[0]))
     return found
 
 
@@ -225,7 +233,7 @@ def report(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> None:
     same = same_without_prefilter(path, env)
     print(f"- findings and jobs identical without the prefilter: {'yes' if same else 'NO'}")
     if args.scaling:
-        grown = scaling(tree, args.runs, env)
+        grown = scaling(tree, args.slow_runs, env)
         base = grown[0][1]
         print(
             "- scaling (cold -j 1): "
@@ -240,7 +248,9 @@ def main() -> None:
     parser.add_argument("paths", type=Path, nargs="+")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--slow-runs", type=int, default=1)
-    parser.add_argument("--scaling", action="store_true")
+    parser.add_argument(
+        "--scaling", action="store_true", help="also time 1, 2 and 4 copies (--slow-runs each)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "HOME": home}

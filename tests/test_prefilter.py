@@ -82,6 +82,8 @@ def test_a_file_is_selected_by_a_framework_import_or_token_or_bytes_it_cannot_ju
     assert registry.scan(b"from celery import shared_task\n", "m", False).static
     assert registry.scan(b"CELERY_TASK_TIME_LIMIT = 30\n", "m", False).static
     assert registry.scan(b"x = 1  # noqa: JOB301\n", "m", False).static
+    assert registry.scan(b"x = 1  # noqa: E501, job301\n", "m", False).static
+    assert not registry.scan(b"x = 1  # noqa: E501\n", "m", False).static
     assert not registry.scan(b"import json\n", "m", False).static
     assert registry.scan(b"# -*- coding: latin-1 -*-\nx = 1\n", "m", False).static
     assert registry.scan(b"x = '\xff'\n", "m", False).static

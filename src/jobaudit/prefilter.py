@@ -110,6 +110,8 @@ _IMPORT = re.compile(
     rb"|import[ \t]+((?:[^\n\\#;]|\\\n)*))"
 )
 _NAME = re.compile(r"[\w.*]+")
+_NOQA_JOB = re.compile(rb"(?i)noqa[ \t]*:[^\n]*\bjob")
+"""A ``# noqa`` naming a jobaudit code in any case (``# noqa: job301`` counts for JOB901)."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,11 @@ class Registry:
         if data is None or not _plain_utf8(data):
             return Scan((), True)
         imports = tuple(_imports(data, module, is_package))
-        static = any(map(self.selects, imports)) or any(t in data for t in self.tokens)
+        static = (
+            any(map(self.selects, imports))
+            or any(token in data for token in self.tokens)
+            or ((b"noqa" in data or b"NOQA" in data) and _NOQA_JOB.search(data) is not None)
+        )
         return Scan(imports, static)
 
 
