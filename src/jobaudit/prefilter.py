@@ -239,6 +239,7 @@ class Closure:
         self.prefixes: set[str] = set()
         self._decorated: set[str] = set()
         self._answers: dict[str, bool] = {}
+        self._known: dict[str, list[_Definition]] = {}
         for name in registry.custom:
             self.add(name)
 
@@ -281,21 +282,34 @@ class Closure:
         return grown
 
     def _relevant(self, facts: FileFacts) -> Iterator[str]:
-        for alias, target in facts.imports:
-            if self.refers(target):
-                yield alias
-        for name, value, _ in facts.assigns:
-            if self._any(_refs(value)):
-                yield name
-        for cls in facts.classes:
-            if self._any(_refs_all((*cls.bases, *cls.decorators))):
-                yield cls.name
-        for function in facts.functions:
-            if self._any(_refs_all(function.decorators)):
-                self._decorated.add(f"{facts.module}.{function.name}")
-                yield function.name
-            elif self._factory(function) or self._runs_inline(function):
-                yield function.name
+        for definition in self._definitions(facts):
+            if definition.function is None:
+                if f"{facts.module}.{definition.name}" not in self.names and self._any(
+                    definition.refs
+                ):
+                    yield definition.name
+            elif self._any(definition.refs):
+                self._decorated.add(f"{facts.module}.{definition.name}")
+                yield definition.name
+            elif self._factory(definition.function) or self._runs_inline(definition.function):
+                yield definition.name
+
+    def _definitions(self, facts: FileFacts) -> list[_Definition]:
+        """A module's top-level names and what each refers to, computed once per module."""
+        found = self._known.get(facts.path)
+        if found is None:
+            found = [_Definition(alias, (target,)) for alias, target in facts.imports]
+            found += [_Definition(name, tuple(_refs(value))) for name, value, _ in facts.assigns]
+            found += [
+                _Definition(cls.name, tuple(_refs_all((*cls.bases, *cls.decorators))))
+                for cls in facts.classes
+            ]
+            found += [
+                _Definition(f.name, tuple(_refs_all(f.decorators)), _Shape.of(f))
+                for f in facts.functions
+            ]
+            self._known[facts.path] = found
+        return found
 
     def add_job(self, name: str) -> bool:
         """A job the project model found (by registration, say): relevant, and calling it
@@ -303,21 +317,16 @@ class Closure:
         self._decorated.add(name)
         return self.add(name)
 
-    def _runs_inline(self, function: FunctionFacts) -> bool:
+    def _runs_inline(self, shape: _Shape) -> bool:
         """Calls a job directly: a rule asks who calls such a function (only management
         commands?), so the files calling it are read too."""
-        return any(
-            isinstance(call, Call)
-            and isinstance(call.func, Ref)
-            and call.func.name in self._decorated
-            for call in _forwarded(function)
-        )
+        return any(name in self._decorated for name in shape.direct)
 
-    def _factory(self, function: FunctionFacts) -> bool:
+    def _factory(self, shape: _Shape) -> bool:
         """A function that may build a decorator from a relevant name (not one calling a job)."""
-        if not (function.nested or function.kwarg or self._calling(_refs_all(function.returns))):
+        if not (shape.nested_or_kwargs or self._calling(shape.returns)):
             return False
-        return self._calling(_refs_all(_forwarded(function)))
+        return self._calling(shape.forwarded)
 
     def _calling(self, refs: Iterable[str]) -> bool:
         return any(
@@ -327,6 +336,38 @@ class Closure:
 
     def _any(self, refs: Iterable[str]) -> bool:
         return any(self.refers(name) for name in refs)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What the closure asks of a function, read from its facts once."""
+
+    nested_or_kwargs: bool
+    returns: tuple[str, ...]
+    forwarded: tuple[str, ...]
+    """Names its calls and its nested functions' calls and decorators refer to."""
+    direct: tuple[str, ...]
+    """Names it calls directly (``send_receipt(...)``)."""
+
+    @staticmethod
+    def of(function: FunctionFacts) -> _Shape:
+        values = list(_forwarded(function))
+        return _Shape(
+            bool(function.nested or function.kwarg),
+            tuple(_refs_all(function.returns)),
+            tuple(_refs_all(values)),
+            tuple(v.func.name for v in values if isinstance(v, Call) and isinstance(v.func, Ref)),
+        )
+
+
+@dataclass(frozen=True)
+class _Definition:
+    """A top-level name: what it refers to (a function's: its decorators) and, for a
+    function, its shape."""
+
+    name: str
+    refs: tuple[str, ...]
+    function: _Shape | None = None
 
 
 def _forwarded(function: FunctionFacts) -> Iterator[Value]:
