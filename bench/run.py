@@ -1,17 +1,27 @@
-"""Benchmark jobaudit against the parse floor, ruff and flake8 on any tree.
+"""Benchmark jobaudit against the parse floor, ruff and flake8 on any trees.
 
-    python bench/run.py PATH [--runs 5] [--jobs]
+    python bench/run.py PATH [PATH ...] [--runs 5] [--slow-runs 1] [--scaling]
 
-Each figure is the median wall time of whole processes (``time.perf_counter``
-around ``subprocess.run``) and their peak memory (``resource.getrusage`` of the
-children, per run); ratios are taken within one run of this script, so machine
-noise cancels.  The parse floor is "read and ``ast.parse`` every ``.py`` file",
-the cost any Python tool that parses everything must pay.
+For each tree, each figure is the median wall time of whole processes
+(``time.perf_counter`` around ``subprocess.run``) and their peak memory
+(``resource.getrusage`` of the children, per run); ratios are taken within one
+run of this script, so machine noise mostly cancels.  The parse floor is
+"read and ``ast.parse`` every ``.py`` file", the cost any Python tool that
+parses everything must pay.
+
+Rows: the floor; jobaudit cold (``--no-cache``) with ``-j 1`` and ``-j 2``;
+jobaudit warm (the cache filled by a previous run, nothing changed); ruff
+(``--no-cache``) and flake8 with and without the jobaudit plugin when they
+are installed (flake8 is slow: ``--slow-runs`` runs, no warm-up).  Then the
+project-model share of a cold run (``--timings``), whether the findings and
+the jobs inventory are identical with and without the prefilter, and with
+``--scaling`` the cold time on 1, 2 and 4 copies of the tree.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -37,25 +47,34 @@ for root, dirs, files in os.walk(sys.argv[1]):
 print(count)
 """
 
-
 PEAK = """
 import resource, subprocess, sys
 subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
+FLAKE8_WITHOUT_PLUGIN = """
+import sys
+import jobaudit.flake8_plugin
+jobaudit.flake8_plugin.Plugin.off_by_default = True  # flake8 then lists it as disabled
+from flake8.main.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+Row = tuple[str, float, float]
+
 
 def measure(
-    command: list[str], runs: int, env: dict[str, str] | None = None
+    command: list[str], runs: int, env: dict[str, str], warm_up: bool = True
 ) -> tuple[float, float]:
-    """Median wall seconds and median peak RSS (MiB) of ``runs`` runs after one warm-up.
+    """Median wall seconds and median peak RSS (MiB) of ``runs`` runs.
 
     Each run goes through a small wrapper process so that the children's peak
     memory it reports belongs to that one command.
     """
     walls: list[float] = []
     peaks: list[float] = []
-    for index in range(runs + 1):
+    for index in range(runs + (1 if warm_up else 0)):
         start = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-c", PEAK, *command],
@@ -65,44 +84,178 @@ def measure(
             check=False,
         )
         elapsed = time.perf_counter() - start
-        if index:
+        if index or not warm_up:
             walls.append(elapsed)
             peaks.append(int(done.stdout.strip() or 0) / 1024)
     return statistics.median(walls), statistics.median(peaks)
+
+
+def jobaudit(*args: str) -> list[str]:
+    return [sys.executable, "-m", "jobaudit", *args]
+
+
+def cases(tree: str, cache: str) -> list[tuple[str, list[str], bool]]:
+    """(label, command, slow) for one tree; slow commands run ``--slow-runs`` times.
+
+    The warm run keeps its cache in ``cache``, outside the measured tree.
+    """
+    check = ["check", tree, "--exit-zero", "--quiet"]
+    found: list[tuple[str, list[str], bool]] = [
+        ("parse floor (read + ast.parse)", [sys.executable, "-c", FLOOR, tree], False),
+        ("jobaudit cold -j 1", jobaudit(*check, "--no-cache", "-j", "1"), False),
+        ("jobaudit cold -j 2", jobaudit(*check, "--no-cache", "-j", "2"), False),
+        ("jobaudit warm (cache)", jobaudit(*check, "-j", "1", "--cache-dir", cache), False),
+        ("jobaudit --no-prefilter", jobaudit(*check, "--no-cache", "--no-prefilter"), True),
+    ]
+    ruff = _tool("ruff")
+    if ruff is not None:
+        command = [ruff, "check", "--no-cache", "--exit-zero", "--quiet", tree]
+        found.append(("ruff check --no-cache", command, False))
+    if _tool("flake8") is not None:
+        flake8 = ["-j1", "--exit-zero", tree]
+        found.append(
+            (
+                "flake8 -j1 (no jobaudit)",
+                [sys.executable, "-c", FLAKE8_WITHOUT_PLUGIN, *flake8],
+                True,
+            )
+        )
+        with_plugin = [sys.executable, "-m", "flake8", *flake8]
+        found.append(("flake8 -j1 (with jobaudit)", with_plugin, True))
+    return found
+
+
+def _tool(name: str) -> str | None:
+    """A command on PATH or beside this Python (an unactivated virtual environment)."""
+    here = os.path.dirname(sys.executable)
+    return shutil.which(name, path=os.pathsep.join([here, os.environ.get("PATH", "")]))
+
+
+def timings(tree: str, env: dict[str, str]) -> dict[str, float]:
+    """Phase times of one cold run, from ``--timings``."""
+    done = subprocess.run(
+        jobaudit("check", tree, "--exit-zero", "--quiet", "--no-cache", "--timings"),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    phases: dict[str, float] = {}
+    for line in done.stderr.splitlines():
+        name, _, rest = line.partition("  ")
+        parts = rest.split()
+        if parts and parts[0].replace(".", "", 1).isdigit():
+            phases[name.strip()] = float(parts[0])
+    return phases
+
+
+def same_without_prefilter(tree: str, env: dict[str, str]) -> bool:
+    """Findings (all rules, preview too) and the jobs inventory, with and without the prefilter."""
+    outputs = []
+    for extra in ([], ["--no-prefilter"]):
+        check = subprocess.run(
+            jobaudit(
+                "check", tree, "--preview", "--exit-zero", "--format", "json", "--no-cache", *extra
+            ),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        inventory = subprocess.run(
+            jobaudit("jobs", tree, "--format", "json", "--no-cache", *extra),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        outputs.append((json.loads(check.stdout)["findings"], inventory.stdout))
+    return outputs[0] == outputs[1]
+
+
+def scaling(tree: Path, runs: int, env: dict[str, str]) -> list[tuple[int, float]]:
+    """Cold ``-j 1`` time on 1, 2 and 4 copies of the tree side by side."""
+    found = []
+    with tempfile.TemporaryDirectory(prefix="jobaudit-scaling-") as scratch:
+        for copies in (1, 2, 4):
+            while len(list(Path(scratch).iterdir())) < copies:
+                index = len(list(Path(scratch).iterdir()))
+                shutil.copytree(
+                    tree, Path(scratch) / f"copy{index}", ignore=shutil.ignore_patterns(".*")
+                )
+            command = jobaudit("check", scratch, "--exit-zero", "--quiet", "--no-cache")
+            found.append((copies, measure(command, runs, env, warm_up=False)[0]))
+    return found
+
+
+def commit(tree: Path) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(tree), "log", "-1", "--format=%h %cs"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or "not a git checkout"
+
+
+def report(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> None:
+    path = str(tree.resolve())
+    files = sum(1 for _ in tree.rglob("*.py"))
+    print(f"\n## {tree.name} ({files} .py files, {commit(tree)})\n")
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="jobaudit-cache-") as cache:
+        for label, command, slow in cases(path, cache):
+            runs = args.slow_runs if slow else args.runs
+            rows.append((label, *measure(command, runs, env, warm_up=not slow)))
+    floor, floor_peak = rows[0][1], rows[0][2]
+    header = ("what", "wall (median)", "x floor", "peak MiB", "x floor RSS")
+    print("| {:<30} | {:>13} | {:>7} | {:>8} | {:>11} |".format(*header))
+    print(f"|{'-' * 32}|{'-' * 15}:|{'-' * 8}:|{'-' * 9}:|{'-' * 12}:|")
+    for label, wall, peak in rows:
+        print(
+            f"| {label:<30} | {wall:>11.2f} s | {wall / floor:>7.2f} | {peak:>8.0f} "
+            f"| {peak / (floor_peak or 1):>11.2f} |"
+        )
+    by_label = {label: wall for label, wall, _ in rows}
+    ratios = [
+        ("cold -j 1 / ruff", "jobaudit cold -j 1", "ruff check --no-cache"),
+        ("warm / ruff", "jobaudit warm (cache)", "ruff check --no-cache"),
+        ("-j 1 / -j 2 (speed-up)", "jobaudit cold -j 1", "jobaudit cold -j 2"),
+        ("flake8 with / without plugin", "flake8 -j1 (with jobaudit)", "flake8 -j1 (no jobaudit)"),
+    ]
+    print()
+    for name, top, bottom in ratios:
+        if top in by_label and bottom in by_label:
+            print(f"- {name}: {by_label[top] / by_label[bottom]:.2f}")
+    phases = timings(path, env)
+    total = sum(phases.values()) or 1.0
+    print(f"- project-model step: {phases.get('project model', 0.0) / total:.1%} of a cold run")
+    same = same_without_prefilter(path, env)
+    print(f"- findings and jobs identical without the prefilter: {'yes' if same else 'NO'}")
+    if args.scaling:
+        grown = scaling(tree, args.slow_runs, env)
+        base = grown[0][1]
+        print(
+            "- scaling (cold -j 1): "
+            + ", ".join(f"{copies}x {wall:.2f} s ({wall / base:.2f})" for copies, wall in grown)
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("path", type=Path)
+    parser.add_argument("paths", type=Path, nargs="+")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--slow-runs", type=int, default=1)
+    parser.add_argument(
+        "--scaling", action="store_true", help="also time 1, 2 and 4 copies (--slow-runs each)"
+    )
     args = parser.parse_args()
-    tree = str(args.path.resolve())
-    python = sys.executable
-    jobaudit = [python, "-m", "jobaudit", "check", tree, "--exit-zero", "--quiet"]
-    cases: list[tuple[str, list[str]]] = [
-        ("parse floor (read + ast.parse)", [python, "-c", FLOOR, tree]),
-        ("jobaudit check", jobaudit),
-    ]
-    if shutil.which("ruff"):
-        cases.append(
-            (
-                "ruff check --no-cache",
-                ["ruff", "check", "--no-cache", "--exit-zero", "--quiet", tree],
-            )
-        )
-    if shutil.which("flake8"):
-        cases.append(
-            ("flake8 -j1 --select JOB", ["flake8", "-j1", "--select", "JOB", "--exit-zero", tree])
-        )
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "HOME": home}
-        results = [(name, *measure(command, args.runs, env)) for name, command in cases]
-    floor = results[0][1]
-    print(f"{'what':<34} {'wall (median)':>14} {'x floor':>8} {'peak MiB':>9}")
-    for name, wall, peak in results:
-        print(f"{name:<34} {wall:>12.2f} s {wall / floor:>8.2f} {peak:>9.0f}")
+        for tree in args.paths:
+            report(tree, args, env)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ def test_generate_is_deterministic_and_run_prints_ratios(tmp_path: Path) -> None
         check=True,
     )
     lines = done.stdout.splitlines()
-    assert lines[0].split()[:2] == ["what", "wall"]
-    assert lines[1].startswith("parse floor")
-    assert any(line.startswith("jobaudit check") for line in lines)
+    rows = [line.split("|")[1].strip() for line in lines if line.startswith("| ")]
+    assert rows[:3] == ["what", "parse floor (read + ast.parse)", "jobaudit cold -j 1"]
+    assert "jobaudit warm (cache)" in rows
+    assert "- findings and jobs identical without the prefilter: yes" in lines
+    assert not any(first.rglob(".jobaudit_cache"))

@@ -157,11 +157,11 @@ def test_broken_config_is_exit_two_and_names_the_key(tmp_path: Path) -> None:
 
 
 def test_unparsable_file_is_a_notice_and_others_are_still_checked(project: Path) -> None:
-    (project / "broken.py").write_text("def broken(:\n")
+    (project / "broken.py").write_text("import celery\ndef broken(:\n")
     code, out, err = invoke("check", str(project))
     assert code == 1
     assert "JOB301" in out
-    assert "broken.py:1: syntax error" in err
+    assert "broken.py:2: syntax error" in err
 
 
 def test_rule_raising_does_not_lose_other_findings(

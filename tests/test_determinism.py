@@ -51,7 +51,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         target = root / "rules" / f"r{index:03d}_{path.name}"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
-    (root / "broken.py").write_text("def broken(:\n")
+    (root / "broken.py").write_text("import celery\ndef broken(:\n")
     (root / "binary.py").write_bytes(b"\x89PNG\r\n\x00")
     (root / "newer.py").write_text("try:\n    pass\nexcept ValueError, KeyError:\n    pass\n")
     return root
@@ -72,7 +72,7 @@ def _outputs(*paths: Path | str) -> dict[tuple[str, str], str]:
 def baseline(project: Path) -> dict[tuple[str, str], str]:
     outputs = _outputs(project)
     assert "JOB301" in outputs["check", "text"]
-    assert "broken.py:1: syntax error" in outputs["check", "text"]
+    assert "broken.py:2: syntax error" in outputs["check", "text"]
     return outputs
 
 

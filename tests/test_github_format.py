@@ -76,9 +76,9 @@ def test_paths_are_relative_to_the_repository_root(
 
 
 def test_unanalysable_file_is_a_warning_annotation(tmp_path: Path) -> None:
-    (tmp_path / "broken.py").write_text("def broken(:\n")
+    (tmp_path / "broken.py").write_text("import celery\ndef broken(:\n")
     _, out, _ = check_github(str(tmp_path), "--select", "JOB301")
-    assert out.startswith("::warning file=broken.py,line=1,title=jobaudit%3A not analysed::")
+    assert out.startswith("::warning file=broken.py,line=2,title=jobaudit%3A not analysed::")
 
 
 def test_demo_annotations_cover_every_finding(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -332,7 +332,7 @@ def test_notice_names_the_python_a_file_needs_when_no_copy_can_be_made(tmp_path:
     """A ``type`` statement broken by a backslash is not rewritten: the notice says what to do."""
     good = SAMPLES["pep695-type-statement"][0]
     (tmp_path / "tasks.py").write_text(good)
-    (tmp_path / "aliases.py").write_text("x = 1\ntype \\\n    OrderId = int\n")
+    (tmp_path / "aliases.py").write_text("import celery\ntype \\\n    OrderId = int\n")
     code, document, _ = _check(tmp_path)
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
     expected = (
@@ -389,7 +389,8 @@ def test_without_libcst_token_rewrites_still_work(
 def test_a_copy_that_parses_is_still_confirmed_by_libcst(tmp_path: Path) -> None:
     """Blanking ``[]`` would make this read, but no Python accepts empty type parameters."""
     (tmp_path / "tasks.py").write_text(SAMPLES["pep758-except-without-parentheses"][0])
-    (tmp_path / "generic.py").write_text("def first[](items):\n    return items[0]\n")
+    generic = "import celery\n\n\ndef first[](items):\n    return items[0]\n"
+    (tmp_path / "generic.py").write_text(generic)
     code, document, _ = _check(tmp_path)
     (notice,) = document["notices"]
     assert notice["path"] == "generic.py"

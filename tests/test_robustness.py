@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from jobaudit import downlevel, engine
+from jobaudit import downlevel, engine, parallel
 from jobaudit.cli import main
 
 JOB = """\
@@ -95,9 +95,9 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\
 
 BAD_FILES = [
     pytest.param(
-        b"def broken(:\n    pass\n",
-        "syntax error: invalid syntax (line 1, column 12)",
-        1,
+        b"import celery\n\n\ndef broken(:\n    pass\n",
+        "syntax error: invalid syntax (line 4, column 12)",
+        4,
         id="syntax-error",
     ),
     pytest.param(
@@ -161,7 +161,7 @@ def test_bad_file_is_a_notice_and_the_run_goes_on(
 
 def test_a_real_syntax_error_does_not_suggest_a_newer_python(project: Path) -> None:
     """libcst reads every grammar up to 3.14: when it rejects the file too, it is just broken."""
-    (project / "bad.py").write_text("def broken(:\n    pass\n")
+    (project / "bad.py").write_text("import celery\n\n\ndef broken(:\n    pass\n")
     (reason,) = check(project).reasons("bad.py")
     assert "newer" not in reason
 
@@ -259,7 +259,8 @@ def test_deep_code_with_a_syntax_error_does_not_hang_or_crash(
     It runs in a child process with a timeout, so the run survives either way.
     """
     monkeypatch.setattr(downlevel, "_BASE_TIMEOUT", 2.0)
-    (project / "deep.py").write_text("x = (1" + " + 1" * 20_000 + ")\ndef broken(:\n")
+    deep = "import celery\nx = (1" + " + 1" * 20_000 + ")\ndef broken(:\n"
+    (project / "deep.py").write_text(deep)
     started = time.monotonic()
     run = check(project)
     assert_good_file_reported(run)
@@ -524,10 +525,10 @@ def test_notices_alone_do_not_change_the_exit_code(tmp_path: Path) -> None:
 
 
 def test_exit_zero_and_quiet_with_notices(project: Path) -> None:
-    (project / "bad.py").write_text("def broken(:\n")
+    (project / "bad.py").write_text("import celery\ndef broken(:\n")
     code, out, err = check_text(project, "--exit-zero")
     assert code == 0
-    assert "JOB301" in out and "bad.py:1: syntax error" in err
+    assert "JOB301" in out and "bad.py:2: syntax error" in err
     code, out, err = check_text(project, "--quiet")
     assert code == 1
     assert "JOB301" in out
@@ -668,15 +669,15 @@ def test_a_rule_raising_on_the_whole_project(
 def test_an_error_while_analysing_one_file_is_a_notice(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (project / "odd.py").write_text("x = 1\n")
-    extract = engine.extract
+    (project / "odd.py").write_text("import celery\n")
+    extract = parallel.extract
 
     def fail_on_odd(tree: Any, path: str, *args: Any, **kwargs: Any) -> Any:
         if path == "odd.py":
             raise ValueError("unexpected tree")
         return extract(tree, path, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "extract", fail_on_odd)
+    monkeypatch.setattr(parallel, "extract", fail_on_odd)
     run = check(project)
     assert_good_file_reported(run)
     assert run.reasons("odd.py") == ["internal error while analysing: ValueError: unexpected tree"]

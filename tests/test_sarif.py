@@ -163,7 +163,7 @@ def test_noqa_suppressed_findings_are_left_out(tmp_path: Path) -> None:
 
 
 def test_unparsable_file_is_a_notification_not_a_result(project: Path) -> None:
-    (project / "broken.py").write_text("def broken(:\n")
+    (project / "broken.py").write_text("import celery\ndef broken(:\n")
     code, log = check_sarif(str(project), "--select", "JOB301")
     assert code == 1
     run_ = log["runs"][0]
@@ -175,7 +175,7 @@ def test_unparsable_file_is_a_notification_not_a_result(project: Path) -> None:
     assert notification["message"]["text"].startswith("broken.py: syntax error")
     location = notification["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"] == "broken.py"
-    assert location["region"] == {"startLine": 1}
+    assert location["region"] == {"startLine": 2}
 
 
 def test_internal_error_marks_the_run_failed(project: Path) -> None:
@@ -312,7 +312,7 @@ def test_golden_sarif(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Pins the whole shape; ``JOBAUDIT_UPDATE_GOLDEN=1 pytest`` rewrites it after a change."""
     project = tmp_path / "sarif_project"
     shutil.copytree(DATA / "sarif_project", project)
-    (project / "billing" / "broken.py").write_text("def broken(:\n")
+    (project / "billing" / "broken.py").write_text("import celery\ndef broken(:\n")
     monkeypatch.chdir(project)
     # two rules only, so new rules in the catalogue do not change the file
     _, log = check_sarif(".", "--select", "JOB301,JOB401")

@@ -17,6 +17,7 @@ import click
 
 from jobaudit import __version__, baseline, diffmode
 from jobaudit.checks import ALL_RULES, rule_by_key
+from jobaudit.checks.base import Rule
 from jobaudit.checks.meta.unused_noqa import UnusedNoqa
 from jobaudit.config import FAIL_ON_LEVELS, Config, ConfigError, load_config
 from jobaudit.docs import rule_page
@@ -98,6 +99,67 @@ paths_argument = click.argument(
 )
 
 
+def speed_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``-j``, ``--no-cache``, ``--cache-dir``, ``--timings``, and the advanced ``--no-prefilter``.
+
+    docs/performance.md says what they trade.
+    """
+    options = [
+        click.option(
+            "--jobs",
+            "-j",
+            "workers",
+            type=click.IntRange(min=0),
+            default=1,
+            show_default=True,
+            help="Parse in N processes (0: one per CPU).",
+        ),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write .jobaudit_cache."),
+        click.option(
+            "--cache-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Keep the cache in DIR instead of .jobaudit_cache at the project root.",
+        ),
+        click.option("--timings", is_flag=True, help="Print the time of each phase on stderr."),
+        click.option("--no-prefilter", is_flag=True, hidden=True, help="Parse every file."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _run(
+    paths: Sequence[Path],
+    config: Config,
+    rules: Sequence[Rule],
+    report: Sequence[Path] | None,
+    speed: dict[str, object],
+) -> Result:
+    """``engine.run`` with the speed options; ``--timings`` prints each phase on stderr."""
+    from jobaudit.cache import CACHE_DIR, Cache
+    from jobaudit.parallel import worker_count
+
+    directory = speed["cache_dir"] or Path(config.root) / CACHE_DIR
+    cache = None if speed["no_cache"] else Cache(Path(str(directory)), config)
+    workers = speed["workers"]
+    result = run(
+        paths,
+        config,
+        rules,
+        report,
+        prefilter=not speed["no_prefilter"],
+        cache=cache,
+        jobs=worker_count(workers if isinstance(workers, int) else 1),
+    )
+    if speed["timings"]:
+        total = sum(result.timings.values())
+        for phase, seconds in result.timings.items():
+            click.echo(f"{phase:<16} {seconds:7.3f} s  {seconds / (total or 1):6.1%}", err=True)
+        parsed = f"({result.parsed} of {result.files} files parsed)"
+        click.echo(f"{'total':<16} {total:7.3f} s  {parsed}", err=True)
+    return result
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="jobaudit")
 def main() -> None:
@@ -168,6 +230,7 @@ def main() -> None:
     help="Colour the output [default: on a terminal, unless NO_COLOR].",
 )
 @config_option
+@speed_options
 def check(
     paths: tuple[Path, ...],
     fmt: str,
@@ -188,6 +251,7 @@ def check(
     quiet: bool,
     color: bool | None,
     config_file: Path | None,
+    **speed: object,
 ) -> None:
     """Report problems in the background jobs under PATHS (default: the current directory)."""
     targets = list(paths) or [Path(".")]
@@ -210,7 +274,7 @@ def check(
     _check_codes(config)
     rules = select_rules(config.select, config.ignore, config.extend_select, config.preview)
     context, report = split_targets(targets, config)
-    result = run(context, config, rules, report)
+    result = _run(context, config, rules, report, speed)
     result = _narrow(result, report, write_baseline, baseline_file, diff_ref, quiet)
     if fmt == "json":
         _write(output, json_report.render(result))
@@ -310,11 +374,18 @@ def _exit_code(result: Result, fail_on: str, exit_zero: bool) -> int:
     help="Write the inventory to FILE.",
 )
 @config_option
-def jobs(paths: tuple[Path, ...], fmt: str, output: Path | None, config_file: Path | None) -> None:
+@speed_options
+def jobs(
+    paths: tuple[Path, ...],
+    fmt: str,
+    output: Path | None,
+    config_file: Path | None,
+    **speed: object,
+) -> None:
     """List every job under PATHS with its framework and effective policy."""
     targets = list(paths) or [Path(".")]
     config = _load(targets, config_file)
-    result = run(targets, config, [])
+    result = _run(targets, config, [], None, speed)
     _write(output, render_json(result.jobs) if fmt == "json" else render_text(result.jobs))
     _print_notices(result, quiet=False)
     sys.exit(EXIT_ERROR if result.internal_errors else EXIT_CLEAN)
@@ -366,6 +437,24 @@ def report(
     _write(output, renderers[fmt](built))
     _print_notices(built.result, quiet=False)
     sys.exit(EXIT_ERROR if built.result.internal_errors else EXIT_CLEAN)
+
+
+@main.command()
+@paths_argument
+@config_option
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The cache directory, when it is not .jobaudit_cache at the project root.",
+)
+def clean(paths: tuple[Path, ...], config_file: Path | None, cache_dir: Path | None) -> None:
+    """Remove the .jobaudit_cache directory of the project under PATHS."""
+    from jobaudit.cache import CACHE_DIR
+    from jobaudit.cache import clean as remove
+
+    targets = list(paths) or [Path(".")]
+    directory = cache_dir or Path(_load(targets, config_file).root) / CACHE_DIR
+    click.echo(f"{'Removed' if remove(directory) else 'No cache at'} {directory}")
 
 
 @main.command()

@@ -10,9 +10,11 @@ failing rules become notices.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pathspec
 
@@ -20,13 +22,18 @@ from jobaudit.checks import ALL_RULES
 from jobaudit.checks.base import Finding, Rule
 from jobaudit.checks.meta.unused_noqa import UnusedNoqa
 from jobaudit.config import Config
-from jobaudit.deploy import worker_options
-from jobaudit.facts import FileFacts, extract
+from jobaudit.corpus import Corpus
+from jobaudit.deploy import WorkerOptions, worker_options
+from jobaudit.facts import FileFacts
 from jobaudit.files import SourceFile, _git_toplevel, discover
 from jobaudit.model import Job
 from jobaudit.notices import Notice
+from jobaudit.parallel import analyse_many
+from jobaudit.parallel import facts_for as facts_for
 from jobaudit.project import Project
-from jobaudit.source import ParsedSource, load_source
+
+if TYPE_CHECKING:
+    from jobaudit.cache import Cache
 
 
 @dataclass
@@ -42,6 +49,10 @@ class Result:
     internal_errors: list[Notice] = field(default_factory=list)
     paths: dict[str, Path] = field(default_factory=dict)
     """Each analysed file's absolute path by its relative path (git and baselines need both)."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Wall seconds per phase of the run (``--timings``)."""
+    parsed: int = 0
+    """How many files were parsed (or taken from the cache); the others could not matter."""
 
 
 class ModuleNamer:
@@ -54,6 +65,7 @@ class ModuleNamer:
 
     def __init__(self) -> None:
         self._is_package: dict[Path, bool] = {}
+        self._chains: dict[Path, tuple[str, ...]] = {}
 
     def _package(self, directory: Path) -> bool:
         known = self._is_package.get(directory)
@@ -64,16 +76,21 @@ class ModuleNamer:
 
     def name(self, path: Path) -> tuple[str, bool]:
         is_package = path.name == "__init__.py"
-        parts: list[str] = [] if is_package else [path.stem]
-        directory = path.parent
-        while self._package(directory) or (
-            directory.parent != directory and self._package(directory.parent)
-        ):
-            parts.insert(0, directory.name)
-            if directory.parent == directory:
-                break
-            directory = directory.parent
+        parts = [*self._chain(path.parent), *([] if is_package else [path.stem])]
         return ".".join(parts) or path.stem, is_package
+
+    def _chain(self, directory: Path) -> tuple[str, ...]:
+        """The package names down to ``directory``, once per directory (large trees)."""
+        known = self._chains.get(directory)
+        if known is None:
+            parent = directory.parent
+            if self._package(directory) or (parent != directory and self._package(parent)):
+                above = self._chain(parent) if parent != directory else ()
+                known = (*above, directory.name)
+            else:
+                known = ()
+            self._chains[directory] = known
+        return known
 
 
 FRAMEWORK_PACKAGES = frozenset(
@@ -121,38 +138,17 @@ def module_names(files: Sequence[SourceFile]) -> dict[str, tuple[str, bool]]:
     return names
 
 
-def facts_for(file: SourceFile, parsed: ParsedSource, name: tuple[str, bool]) -> FileFacts:
-    module, is_package = name
-    return extract(
-        parsed.tree,
-        file.relpath,
-        module,
-        is_package,
-        lines=tuple(parsed.lines),
-        noqa=parsed.noqa,
-        pragmas=parsed.pragmas,
-    )
-
-
 def collect(files: Iterable[SourceFile]) -> tuple[list[FileFacts], list[Notice]]:
-    """The map step: parse each file once and keep only its facts."""
+    """The map step without the prefilter: parse every file and keep only its facts."""
     files = list(files)
     names = module_names(files)
     facts: list[FileFacts] = []
     notices: list[Notice] = []
-    for file in files:
-        parsed = load_source(file)
-        if isinstance(parsed, Notice):
-            notices.append(parsed)
-            continue
-        try:
-            facts.append(facts_for(file, parsed, names[file.relpath]))
-        except RecursionError:
-            notices.append(Notice(file.relpath, "too deeply nested to analyse (RecursionError)"))
-        except Exception as exc:  # a bug on one file must not lose the others' findings
-            notices.append(
-                Notice(file.relpath, f"internal error while analysing: {type(exc).__name__}: {exc}")
-            )
+    for result in analyse_many([(file, None, names[file.relpath]) for file in files]):
+        if isinstance(result, Notice):
+            notices.append(result)
+        else:
+            facts.append(result)
     return facts, notices
 
 
@@ -161,31 +157,56 @@ def run(
     config: Config,
     rules: Sequence[Rule],
     report: Sequence[Path] | None = None,
+    *,
+    prefilter: bool = True,
+    cache: Cache | None = None,
+    jobs: int = 1,
 ) -> Result:
-    """Analyse ``paths``; with ``report``, report on those files only (:func:`split_targets`)."""
+    """Analyse ``paths``; with ``report``, report on those files only (:func:`split_targets`).
+
+    ``prefilter`` parses only the files that can matter (``jobaudit.prefilter``);
+    the findings are the same without it.  ``cache`` reuses facts of unchanged
+    files; ``jobs`` parses in that many processes.
+    """
+    clock = Clock()
     files, notices = discover(paths, config)
     if report is not None:
         files, shown, given_notices = _reported(files, report, config)
-    facts, parse_notices = collect(files)
-    notices.extend(parse_notices)
-    project = Project(facts, config, worker_options(config.root, paths))
+    clock.lap("discover")
+    named = {os.path.realpath(path) for path in (report or paths) if not os.path.isdir(path)}
+    corpus = Corpus(
+        files,
+        module_names(files),
+        config,
+        prefilter=prefilter,
+        cache=cache,
+        jobs=jobs,
+        named={file.relpath for file in files if os.path.realpath(file.path) in named},
+    )
+    clock.lap("read and parse")
+    project = model(corpus, config, worker_options(config.root, paths))
+    clock.lap("project model")
+    notices.extend(corpus.all_notices())
+    facts = list(project.resolver.facts_by_path.values())
     findings, errors = check(project, rules)
     errors = project.errors + errors
     unused, audit_errors = audit_suppressions(project, rules, findings)
     errors += audit_errors
-    jobs = project.jobs
+    clock.lap("rules")
+    jobs_found = project.jobs
     if report is not None:
         findings = [f for f in findings if f.path in shown]
         unused = [f for f in unused if f.path in shown]
         errors = [e for e in errors if not e.path or e.path in shown]
         notices = given_notices + [n for n in notices if n.path in shown]
-        jobs = [job for job in jobs if job.path in shown]
+        jobs_found = [job for job in jobs_found if job.path in shown]
     kept, suppressed = suppress(findings, facts, config)
     kept = sorted(kept + suppress(unused, [], config)[0])
+    clock.lap("suppress")
     return Result(
         root=config.root,
         files=len(files) if report is None else len(shown),
-        jobs=jobs,
+        jobs=jobs_found,
         findings=kept,
         notices=sorted(set(notices + errors)),
         project=project,
@@ -193,7 +214,36 @@ def run(
         suppressed=suppressed,
         internal_errors=errors,
         paths={file.relpath: file.path for file in files},
+        timings=clock.laps,
+        parsed=len(corpus.facts) + len(corpus.notices),
     )
+
+
+def model(corpus: Corpus, config: Config, workers: WorkerOptions) -> Project:
+    """The project model (the reduce step) over the corpus, modules parsed on demand.
+
+    Built again when it finds jobs that files the prefilter skipped import
+    (:meth:`Corpus.widen`); that happens only for jobs declared by registration.
+    """
+    while True:
+        project = Project(
+            corpus.loaded(), config, workers, loader=corpus.load, relevant=corpus.relevant_name
+        )
+        if not corpus.widen(project.jobs):
+            return project
+
+
+class Clock:
+    """Wall time per phase, for ``--timings``."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
+        self._last = now
 
 
 def split_targets(paths: Sequence[Path], config: Config) -> tuple[list[Path], list[Path] | None]:

@@ -31,8 +31,9 @@ from typing import Any, ClassVar
 
 from jobaudit.checks import ALL_RULES, Finding, Rule
 from jobaudit.config import Config, ConfigError, load_config
+from jobaudit.corpus import Corpus
 from jobaudit.deploy import WorkerOptions, worker_options
-from jobaudit.engine import check, collect, context_root, facts_for, module_names
+from jobaudit.engine import check, context_root, facts_for, model, module_names
 from jobaudit.facts import FileFacts
 from jobaudit.files import SourceFile, discover
 from jobaudit.positions import char_column
@@ -89,6 +90,8 @@ class Context:
     workers: WorkerOptions
     findings: Mapping[str, tuple[Finding, ...]]
     """Findings by relative path."""
+    corpus: Corpus
+    """The files as read: what the prefilter selected, and the rest, parsed on demand."""
 
 
 def reports(
@@ -101,6 +104,12 @@ def reports(
     file = context.files.get(os.path.realpath(path))
     buffer = tuple(line[:-1] if line.endswith("\n") else line for line in lines)
     found: Sequence[Finding]
+    if (
+        file is not None
+        and file.relpath not in context.facts
+        and not context.corpus.relevant(file.relpath, "".join(lines).encode("utf-8", "replace"))
+    ):
+        return []  # the prefilter's answer: nothing in this file can matter
     if file is not None and _unchanged(context, file, buffer):
         found = context.findings.get(file.relpath, ())
     elif file is None and path.exists():
@@ -157,9 +166,11 @@ def load_context(root: Path, source: Path | None) -> Context:
         config = Config(root=root, source=None)
     rules = tuple(plugin_rules(config))
     files, _ = discover([root], config)
-    facts, _ = collect(files)
+    corpus = Corpus(files, module_names(files), config)
     workers = worker_options(config.root, [root])
-    findings, _ = check(Project(facts, config, workers), rules)
+    project = model(corpus, config, workers)
+    findings, _ = check(project, rules)
+    facts = list(project.resolver.facts_by_path.values())
     by_path: dict[str, list[Finding]] = {}
     for finding in findings:
         by_path.setdefault(finding.path, []).append(finding)
@@ -170,6 +181,7 @@ def load_context(root: Path, source: Path | None) -> Context:
         facts={item.path: item for item in facts},
         workers=workers,
         findings={path: tuple(found) for path, found in by_path.items()},
+        corpus=corpus,
     )
 
 
@@ -209,5 +221,6 @@ def _with_buffer(context: Context, file: SourceFile, text: str, tree: ast.Module
     name = module_names([*files, file])[file.relpath]
     own = facts_for(file, from_tree(text, tree), name)
     facts = [f for path, f in context.facts.items() if path != file.relpath] + [own]
-    findings, _ = check(Project(facts, context.config, context.workers), context.rules)
+    project = Project(facts, context.config, context.workers, loader=context.corpus.load)
+    findings, _ = check(project, context.rules)
     return [finding for finding in findings if finding.path == file.relpath]

@@ -22,7 +22,7 @@ from jobaudit.frameworks import build_frameworks
 from jobaudit.frameworks.custom import Custom
 from jobaudit.model import Backoff, Job, JobPolicy, Location, Resolved
 from jobaudit.notices import Notice
-from jobaudit.symbols import Assigned, External, ProjectFunction, Resolver
+from jobaudit.symbols import Assigned, External, Loader, ProjectFunction, Resolver
 from jobaudit.values import Call, Local, Ref, Unknown, Value, dotted
 
 if TYPE_CHECKING:
@@ -102,11 +102,16 @@ def is_test_path(relpath: str, patterns: Sequence[str]) -> bool:
 
 class Project:
     def __init__(
-        self, files: list[FileFacts], config: Config, worker_options: WorkerOptions | None = None
+        self,
+        files: list[FileFacts],
+        config: Config,
+        worker_options: WorkerOptions | None = None,
+        loader: Loader | None = None,
+        relevant: Callable[[str], bool] | None = None,
     ) -> None:
         self.config = config
         self.worker_options: WorkerOptions = worker_options or {}
-        self.resolver = Resolver(files)
+        self.resolver = Resolver(files, loader, relevant)
         self.frameworks: list[Framework] = build_frameworks(config)
         self.custom: Custom | None = next(
             (f for f in self.frameworks if isinstance(f, Custom)), None

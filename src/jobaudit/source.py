@@ -193,20 +193,30 @@ def _parse(text: str, filename: str) -> ast.Module:
         return ast.parse(text, filename=filename)
 
 
-def load_source(file: SourceFile) -> ParsedSource | Notice:
-    """Read, decode and parse one file; every failure becomes a :class:`Notice`.
+def load_source(file: SourceFile, data: bytes | None = None) -> ParsedSource | Notice:
+    """Read (unless ``data`` was read already), decode and parse one file.
 
-    This never raises: a run must report the other files' findings whatever
-    one file contains, so even an unexpected error becomes a notice.
+    Every failure becomes a :class:`Notice`.  This never raises: a run must
+    report the other files' findings whatever one file contains, so even an
+    unexpected error becomes a notice.
     """
     try:
-        data = _read(file)
+        if data is None:
+            data = _read(file)
         text = _decode_or_error(data)
         return parse_source(text, file.relpath)
     except SourceError as exc:
         return Notice(file.relpath, exc.reason, exc.line)
     except Exception as exc:  # the promise above: one bad file never stops a run
         return Notice(file.relpath, f"internal error while reading: {type(exc).__name__}: {exc}")
+
+
+def read_bytes(file: SourceFile) -> bytes | None:
+    """The file's bytes for the prefilter; None when :func:`load_source` would give a notice."""
+    try:
+        return _read(file)
+    except SourceError:
+        return None
 
 
 def _read(file: SourceFile) -> bytes:

@@ -9,7 +9,7 @@ name.  It never imports anything; what cannot be followed is ``Missing``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from jobaudit.facts import ClassFacts, FileFacts, FunctionFacts, fold
@@ -74,15 +74,79 @@ class Missing:
 Symbol = External | ProjectFunction | ProjectClass | Assigned | InstanceAttr | ModuleSym | Missing
 
 
+Loader = Callable[[str], "FileFacts | None"]
+"""Parses the module of that name on demand; None when it cannot be parsed."""
+
+
+class Modules(Mapping[str, FileFacts]):
+    """The project's modules by name; the ones the prefilter skipped are parsed on first use.
+
+    Membership and lookup load a module when it is asked for by name (a helper
+    a job calls, a settings module, a constant).  Iteration yields only the
+    modules the model was built from: the prefilter guarantees that a module it
+    skipped contributes nothing to a scan over all modules, and scanning the
+    modules loaded on demand would only load what *they* refer to, in a
+    cascade that ends in parsing the whole project.
+    """
+
+    def __init__(self, files: list[FileFacts], loader: Loader | None = None) -> None:
+        self._loaded: dict[str, FileFacts] = {}
+        self.by_path: dict[str, FileFacts] = {}
+        self._loader = loader
+        self._failed: set[str] = set()
+        for facts in sorted(files, key=lambda f: f.path):
+            self._add(facts)
+        self._scanned = list(self._loaded.values())
+
+    def _add(self, facts: FileFacts) -> None:
+        self._loaded.setdefault(facts.module, facts)
+        self.by_path[facts.path] = facts
+
+    def _load(self, module: str) -> FileFacts | None:
+        found = self._loaded.get(module)
+        if found is not None or self._loader is None or module in self._failed:
+            return found
+        facts = self._loader(module)
+        if facts is None:
+            self._failed.add(module)
+            return None
+        self._add(facts)
+        return self._loaded.get(module)
+
+    def __getitem__(self, module: str) -> FileFacts:
+        facts = self._load(module)
+        if facts is None:
+            raise KeyError(module)
+        return facts
+
+    def __contains__(self, module: object) -> bool:
+        return isinstance(module, str) and self._load(module) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([facts.module for facts in self._scanned])
+
+    def __len__(self) -> int:
+        return len(self._scanned)
+
+    def values(self) -> list[FileFacts]:  # type: ignore[override]
+        return list(self._scanned)
+
+    def items(self) -> list[tuple[str, FileFacts]]:  # type: ignore[override]
+        return [(facts.module, facts) for facts in self._scanned]
+
+
 class Resolver:
     """Looks names up in the merged facts of every module of the project."""
 
-    def __init__(self, files: list[FileFacts]) -> None:
-        self.modules: dict[str, FileFacts] = {}
-        self.facts_by_path: dict[str, FileFacts] = {}
-        for facts in sorted(files, key=lambda f: f.path):
-            self.modules.setdefault(facts.module, facts)
-            self.facts_by_path[facts.path] = facts
+    def __init__(
+        self,
+        files: list[FileFacts],
+        loader: Loader | None = None,
+        relevant: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.modules = Modules(files, loader)
+        self.facts_by_path: dict[str, FileFacts] = self.modules.by_path
+        self._relevant = relevant
         self._index: dict[str, dict[str, object]] = {}
         self._imports: dict[str, dict[str, str]] = {}
         self._cache: dict[str, Symbol] = {}
@@ -223,6 +287,12 @@ class Resolver:
                 elif isinstance(symbol, InstanceAttr):
                     out.append(f"{symbol.cls}." + ".".join(symbol.attrs))
         return out
+
+    def may_be_framework(self, value: Value) -> bool:
+        """False when the prefilter proved that ``value`` cannot denote a framework object
+        (an app, a middleware, a decorator): a scan for those can skip it without
+        loading the modules it names."""
+        return self._relevant is None or not isinstance(value, Ref) or self._relevant(value.name)
 
     def symbol_of(self, value: Value, depth: int = 0) -> Symbol:
         """What a name-like value denotes."""

@@ -174,13 +174,19 @@ class Celery(Framework):
             if is_test_path(facts.path, project.config.test_paths):
                 continue  # an app built for the test suite does not run the project's tasks
             for name, value, span in facts.assigns:
-                if resolver.instance_class(value) in APP_CLASSES:
+                built = value.func if isinstance(value, Call) else value
+                if (
+                    resolver.may_be_framework(built)
+                    and resolver.instance_class(value) in APP_CLASSES
+                ):
                     app = AppConfig(f"{facts.module}.{name}", Location(facts.path, span))
                     if isinstance(value, Call):
                         self._constructor(project, app, value, facts.path)
                     self.apps[app.name] = app
         for facts in resolver.modules.values():
             for site, _ in iter_call_sites(facts):
+                if not resolver.may_be_framework(site.call.func):
+                    continue
                 symbol = resolver.symbol_of(site.call.func)
                 if isinstance(symbol, InstanceAttr) and symbol.cls in APP_CLASSES:
                     configured = self._app_of(symbol)

@@ -91,6 +91,8 @@ class Dramatiq(Framework):
         resolver = project.resolver
         for facts in resolver.modules.values():
             for site, _ in iter_call_sites(facts):
+                if not resolver.may_be_framework(site.call.func):
+                    continue
                 symbol = resolver.symbol_of(site.call.func)
                 if (
                     isinstance(symbol, External)

@@ -76,15 +76,18 @@ class JobIdNotDeduplicating(Rule):
         call = site.call
         segments = chain(call.func)
         method = segments[-1] if segments else ""
-        job = self._job(call, project)
-        who = f"{job.label()} is" if job is not None else "This job is"
+
+        def who() -> str:  # resolving the job loads modules: only for a call that is reported
+            job = self._job(call, project)
+            return f"{job.label()} is" if job is not None else "This job is"
+
         rq = method in RQ_METHODS and ("rq" in present or _on_rq_queue(call, function, project))
         if rq and _chosen(call, "job_id", function, project):
             if project.resolver.evaluate(call.kwarg("unique")) is True:
                 return None
             return (
                 "job_id",
-                f"{who} enqueued with a job_id built from its data but without unique=True: "
+                f"{who()} enqueued with a job_id built from its data but without unique=True: "
                 "RQ replaces a job with the same id instead of refusing the duplicate "
                 "(unique=True, RQ 2.8+, raises DuplicateJobError)",
                 None,
@@ -93,7 +96,7 @@ class JobIdNotDeduplicating(Rule):
         if celery and _chosen(call, "task_id", function, project):
             return (
                 "task_id",
-                f"{who} sent with a task_id built from its data: Celery does not "
+                f"{who()} sent with a task_id built from its data: Celery does not "
                 "deduplicate on task ids, so a second call runs the task again",
                 None,
             )
@@ -101,7 +104,7 @@ class JobIdNotDeduplicating(Rule):
         if kicked and _chosen(call, None, function, project):
             return (
                 "",
-                f"{who} kicked with with_task_id() built from its data: taskiq does not "
+                f"{who()} kicked with with_task_id() built from its data: taskiq does not "
                 "deduplicate on task ids, so a second kick runs the task again",
                 None,
             )
@@ -112,7 +115,7 @@ class JobIdNotDeduplicating(Rule):
         ):
             return (
                 "_job_id",
-                f"{who} enqueued with a _job_id built from its data: arq refuses the same id "
+                f"{who()} enqueued with a _job_id built from its data: arq refuses the same id "
                 "until the first job's result expires (keep_result, 3600 s by default), so a "
                 "later run with that id is dropped, not only a concurrent one",
                 "note",

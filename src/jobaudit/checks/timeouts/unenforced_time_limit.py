@@ -103,7 +103,10 @@ def _huey_worker(project: Project) -> Origin | None:
     for facts in project.resolver.modules.values():
         for site, _ in iter_call_sites(facts):
             call = site.call
-            named = project.external_name(call.func) in HUEY_CONSUMERS
+            named = (
+                project.resolver.may_be_framework(call.func)
+                and project.external_name(call.func) in HUEY_CONSUMERS
+            )
             if not named and method_name(call.func) != "create_consumer":
                 continue
             given = call.kwarg("worker_type")

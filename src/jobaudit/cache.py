@@ -1,0 +1,126 @@
+"""The per-file cache in ``.jobaudit_cache/``: facts and prefilter scans of unchanged files.
+
+An entry is keyed by a hash of everything the cached value is a function of:
+the file's bytes, its relative path and module name, the jobaudit version and
+the configuration that changes what is extracted (the custom job system).  A
+changed file gets a new key, so nothing is ever invalidated in place; stale
+entries are only wasted space, removed by ``jobaudit clean``.
+
+Entries are written to a temporary file and renamed into place, so a
+concurrent run sees a whole entry or none; an entry that cannot be read
+(truncated, corrupt, from another Python) is ignored and written again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import shutil
+import tempfile
+from pathlib import Path
+
+from jobaudit import __version__
+from jobaudit.config import Config
+from jobaudit.facts import FileFacts
+from jobaudit.files import SourceFile
+from jobaudit.prefilter import REGISTRY, Scan
+
+CACHE_DIR = ".jobaudit_cache"
+_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by jobaudit.\n"
+    "# For information about cache directory tags see https://bford.info/cachedir/\n"
+)
+
+
+class Cache:
+    def __init__(self, directory: Path, config: Config) -> None:
+        self.directory = directory
+        salt = repr((__version__, config.custom, sorted(REGISTRY.items())))
+        self._salt = hashlib.blake2b(salt.encode(), digest_size=16).digest()
+        self._ready = False
+        self._scan_index: dict[str, Scan] | None = None
+        self._dirty = False
+
+    def _key(self, kind: str, file: SourceFile, data: bytes, module: str, package: bool) -> Path:
+        digest = hashlib.blake2b(self._salt, digest_size=20)
+        digest.update(f"{kind}\0{file.relpath}\0{module}\0{package}\0".encode(errors="replace"))
+        digest.update(data)
+        name = digest.hexdigest()
+        return self.directory / kind / name[:2] / name[2:]
+
+    def _get(self, path: Path) -> object:
+        try:
+            with open(path, "rb") as handle:
+                return pickle.load(handle)
+        except Exception:  # missing, truncated or foreign: treated as absent, rewritten
+            return None
+
+    def _put(self, path: Path, value: object) -> None:
+        try:
+            self._prepare()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(handle, "wb") as out:
+                pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, path)
+        except OSError:
+            pass  # a read-only tree or a full disk costs speed, never the run
+
+    def _prepare(self) -> None:
+        if self._ready:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for name, text in ((".gitignore", "*\n"), ("CACHEDIR.TAG", _TAG)):
+            target = self.directory / name
+            if not target.exists():
+                target.write_text(text, encoding="utf-8")
+        self._ready = True
+
+    def _scans(self) -> dict[str, Scan]:
+        if self._scan_index is None:
+            found = self._get(self.directory / "scans")
+            self._scan_index = found if isinstance(found, dict) else {}
+        return self._scan_index
+
+    def scan(self, file: SourceFile, data: bytes | None, module: str, package: bool) -> Scan | None:
+        """The prefilter's scan of an unchanged file (all scans live in one index file)."""
+        if data is None:
+            return None
+        found = self._scans().get(self._key("scan", file, data, module, package).name)
+        return found if isinstance(found, Scan) else None
+
+    def store_scan(
+        self, file: SourceFile, data: bytes | None, module: str, package: bool, scan: Scan
+    ) -> None:
+        if data is not None:
+            self._scans()[self._key("scan", file, data, module, package).name] = scan
+            self._dirty = True
+
+    def flush(self) -> None:
+        """Write the scan index if this run added to it."""
+        if self._dirty and self._scan_index is not None:
+            self._put(self.directory / "scans", self._scan_index)
+            self._dirty = False
+
+    def facts(self, file: SourceFile, data: bytes, module: str, package: bool) -> FileFacts | None:
+        found = self._get(self._key("facts", file, data, module, package))
+        return found if isinstance(found, FileFacts) else None
+
+    def store_facts(
+        self, file: SourceFile, data: bytes, module: str, package: bool, facts: FileFacts
+    ) -> None:
+        self._put(self._key("facts", file, data, module, package), facts)
+
+
+def clean(directory: Path) -> bool:
+    """Remove a cache directory; True if there was one.
+
+    Only a directory this module made (it holds the ``CACHEDIR.TAG``) is
+    removed, so a mistyped ``--cache-dir`` cannot delete anything else.
+    """
+    if not (directory / "CACHEDIR.TAG").is_file():
+        return False
+    shutil.rmtree(directory, ignore_errors=True)
+    return True

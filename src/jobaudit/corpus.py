@@ -1,0 +1,186 @@
+"""The files of one run: read once, prefiltered, parsed up front or on demand.
+
+This is the map step of ``docs/architecture.md``.  Every discovered file is
+read; with the prefilter on (the default) only the files
+:mod:`jobaudit.prefilter` selects are parsed before the project model is
+built, and the resolver parses any other module the first time it is asked
+for by name (:meth:`Corpus.load`).  Parsed facts come from the cache when
+their file has not changed, and the up-front parsing can run in a process
+pool (``-j``).  Whatever the path, each file's facts and notice are the same,
+so the output is too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from jobaudit.facts import FileFacts
+from jobaudit.files import SourceFile
+from jobaudit.notices import Notice
+from jobaudit.parallel import analyse_many, scan_many
+from jobaudit.prefilter import Closure, Registry, Scan
+from jobaudit.source import read_bytes
+
+_PARALLEL_SCAN = 512
+"""Below this many files, starting worker processes costs more than scanning in this one."""
+
+if TYPE_CHECKING:
+    from jobaudit.cache import Cache
+    from jobaudit.config import Config
+    from jobaudit.model import Job
+
+
+class Corpus:
+    def __init__(
+        self,
+        files: Sequence[SourceFile],
+        names: dict[str, tuple[str, bool]],
+        config: Config,
+        *,
+        prefilter: bool = True,
+        cache: Cache | None = None,
+        jobs: int = 1,
+        named: frozenset[str] | set[str] = frozenset(),
+    ) -> None:
+        """``named``: files given by name on the command line, always parsed (as ruff
+        reports a syntax error in a file it is given)."""
+        self.files = sorted(files)
+        self.names = names
+        self.cache = cache
+        self.jobs = jobs
+        self.prefilter = prefilter
+        self.facts: dict[str, FileFacts] = {}
+        self.notices: dict[str, Notice] = {}
+        self.selected: set[str] = set()
+        self._file = {file.relpath: file for file in self.files}
+        self._by_module = {names[file.relpath][0]: file.relpath for file in self.files}
+        self._data: dict[str, bytes | None] = {}
+        self._scans: dict[str, Scan] = {}
+        custom = config.custom
+        self.registry = Registry(
+            (*custom.decorators, *custom.base_classes, *custom.enqueue_functions)
+        )
+        self.closure = Closure(self.registry)
+        if not prefilter:
+            self._parse([file.relpath for file in self.files])
+            self.selected = set(self.facts) | set(self.notices)
+            return
+        if jobs > 1 and len(self.files) >= _PARALLEL_SCAN:
+            work = [(file, *names[file.relpath]) for file in self.files]
+            scanned = scan_many(work, self.registry, jobs)
+            pairs = zip(self.files, scanned, strict=True)
+            self._scans = {file.relpath: found for file, found in pairs}
+        for file in self.files:
+            if file.relpath in self._scans:
+                continue
+            data = read_bytes(file)
+            self._data[file.relpath] = data
+            module, is_package = names[file.relpath]
+            scan = cache.scan(file, data, module, is_package) if cache else None
+            if scan is None:
+                scan = self.registry.scan(data, module, is_package)
+                if cache is not None:
+                    cache.store_scan(file, data, module, is_package, scan)
+            self._scans[file.relpath] = scan
+        self._select([rel for rel, scan in self._scans.items() if scan.static or rel in named])
+        self._grow()
+        if cache is not None:
+            cache.flush()
+
+    # -- selection -----------------------------------------------------------------------
+
+    def _select(self, relpaths: list[str]) -> None:
+        new = [rel for rel in relpaths if rel not in self.selected]
+        self.selected.update(new)
+        self._parse([rel for rel in new if rel not in self.facts and rel not in self.notices])
+
+    def _grow(self) -> None:
+        """Select files importing a relevant name until no new file is selected."""
+        while True:
+            self.closure.grow(self.facts[rel] for rel in sorted(self.selected) if rel in self.facts)
+            new = [
+                rel
+                for rel, scan in self._scans.items()
+                if rel not in self.selected and any(map(self.closure.refers, scan.imports))
+            ]
+            if not new:
+                return
+            self._select(new)
+
+    def widen(self, jobs: Sequence[Job]) -> bool:
+        """After the project model is built: select the files importing one of its jobs.
+
+        A job declared by registration (an RQ enqueue target, arq's
+        ``WorkerSettings.functions``) may live in a module the prefilter did
+        not select; the files that import it are enqueue sites.  True when the
+        model must be built again with them.
+        """
+        if not self.prefilter:
+            return False
+        before = set(self.selected)
+        grown = False
+        for job in jobs:
+            top = job.qualname[len(job.module) + 1 :].partition(".")[0]
+            grown |= self.closure.add_job(f"{job.module}.{top}")
+        if grown:
+            self._grow()
+        return self.selected != before
+
+    def relevant_name(self, dotted: str) -> bool:
+        """Whether a dotted name may reach a framework object (always, without the prefilter)."""
+        return not self.prefilter or self.closure.refers(dotted)
+
+    def relevant(self, relpath: str, data: bytes) -> bool:
+        """Whether a skipped file would be selected with ``data`` as its content (an editor's
+        unsaved buffer in the flake8 plugin)."""
+        if not self.prefilter or relpath not in self.names:
+            return True
+        module, is_package = self.names[relpath]
+        scan = self.registry.scan(data, module, is_package)
+        return scan.static or any(map(self.closure.refers, scan.imports))
+
+    # -- parsing -------------------------------------------------------------------------
+
+    def load(self, module: str) -> FileFacts | None:
+        """The resolver's loader: parse a module the prefilter skipped."""
+        relpath = self._by_module.get(module)
+        if relpath is None:
+            return None
+        if relpath not in self.facts and relpath not in self.notices:
+            self._parse([relpath])
+        return self.facts.get(relpath)
+
+    def _parse(self, relpaths: list[str]) -> None:
+        todo: list[str] = []
+        for rel in relpaths:
+            data = self._data.get(rel)
+            if data is None and self.cache is not None and rel in self._scans:
+                data = self._data[rel] = read_bytes(self._file[rel])  # scanned in a worker
+            cached = (
+                self.cache.facts(self._file[rel], data, *self.names[rel])
+                if self.cache and data
+                else None
+            )
+            if cached is not None:
+                self.facts[rel] = cached
+                self._data.pop(rel, None)
+            else:
+                todo.append(rel)
+        jobs = self.jobs if len(todo) > 1 else 1
+        work = [(self._file[rel], self._data.get(rel), self.names[rel]) for rel in todo]
+        for rel, result in zip(todo, analyse_many(work, jobs), strict=True):
+            if isinstance(result, Notice):
+                self.notices[rel] = result
+                continue
+            self.facts[rel] = result
+            data = self._data.get(rel)
+            if self.cache is not None and data is not None:
+                self.cache.store_facts(self._file[rel], data, *self.names[rel], result)
+            self._data.pop(rel, None)
+
+    def loaded(self) -> list[FileFacts]:
+        return [self.facts[rel] for rel in sorted(self.selected) if rel in self.facts]
+
+    def all_notices(self) -> list[Notice]:
+        return [self.notices[rel] for rel in sorted(self.notices)]

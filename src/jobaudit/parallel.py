@@ -1,0 +1,84 @@
+"""The per-file map step, in this process or across a pool of processes (``-j N``).
+
+Each file is analysed independently (bytes → text → ``ast`` → facts) and the
+facts are picklable, so the work shards cleanly.  Results come back in the
+order the work was given, whatever order the workers finish in, so the output
+does not depend on ``-j``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+
+from jobaudit.facts import FileFacts, extract
+from jobaudit.files import SourceFile
+from jobaudit.notices import Notice
+from jobaudit.prefilter import Registry, Scan
+from jobaudit.source import ParsedSource, load_source, read_bytes
+
+Work = tuple[SourceFile, bytes | None, tuple[str, bool]]
+"""A file, its bytes when already read, and its ``(module name, is a package)``."""
+
+_CHUNK = 16
+_SCAN_CHUNK = 128
+"""Files per task sent to a worker: large enough to amortise pickling, small enough to balance."""
+
+
+def facts_for(file: SourceFile, parsed: ParsedSource, name: tuple[str, bool]) -> FileFacts:
+    module, is_package = name
+    return extract(
+        parsed.tree,
+        file.relpath,
+        module,
+        is_package,
+        lines=tuple(parsed.lines),
+        noqa=parsed.noqa,
+        pragmas=parsed.pragmas,
+    )
+
+
+def analyse(work: Work) -> FileFacts | Notice:
+    """One file's facts, or the notice saying why it has none; never raises."""
+    file, data, name = work
+    parsed = load_source(file, data)
+    if isinstance(parsed, Notice):
+        return parsed
+    try:
+        return facts_for(file, parsed, name)
+    except RecursionError:
+        return Notice(file.relpath, "too deeply nested to analyse (RecursionError)")
+    except Exception as exc:  # a bug on one file must not lose the others' findings
+        return Notice(file.relpath, f"internal error while analysing: {type(exc).__name__}: {exc}")
+
+
+def analyse_many(work: Sequence[Work], jobs: int = 1) -> list[FileFacts | Notice]:
+    """:func:`analyse` over ``work``, in order; ``jobs`` > 1 uses that many processes."""
+    if jobs <= 1 or len(work) < 2 * _CHUNK:
+        return [analyse(item) for item in work]
+    with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
+        return list(pool.map(analyse, work, chunksize=_CHUNK))
+
+
+def scan_many(
+    work: Sequence[tuple[SourceFile, str, bool]], registry: Registry, jobs: int
+) -> list[Scan]:
+    """The prefilter's byte scan of every file, in ``jobs`` processes, in order.
+
+    Workers read the files themselves and send back only the scans: the bytes
+    of the few files parsed later are read again rather than shipped back.
+    """
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(partial(_scan, registry), work, chunksize=_SCAN_CHUNK))
+
+
+def _scan(registry: Registry, item: tuple[SourceFile, str, bool]) -> Scan:
+    file, module, is_package = item
+    return registry.scan(read_bytes(file), module, is_package)
+
+
+def worker_count(jobs: int) -> int:
+    """``-j 0`` means one process per CPU."""
+    return jobs if jobs > 0 else (os.cpu_count() or 1)

@@ -1,0 +1,225 @@
+"""The prefilter, on-demand parsing, the facts cache and ``-j``: same output, less work.
+
+Soundness is the contract: with the prefilter the findings, the jobs inventory
+and the notices of every fixture are exactly those of a run that parses every
+file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from jobaudit.cache import CACHE_DIR, Cache
+from jobaudit.checks import ALL_RULES
+from jobaudit.cli import main
+from jobaudit.config import Config
+from jobaudit.engine import Result, module_names, run
+from jobaudit.facts import FileFacts
+from jobaudit.files import SourceFile
+from jobaudit.parallel import analyse_many
+from jobaudit.prefilter import Registry
+from jobaudit.report.jobs import render_json
+from jobaudit.symbols import Modules
+from jobaudit.testing import _config, fixture_entries
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def _entries() -> list[Path]:
+    found = [p for p in sorted((FIXTURES / "projects").iterdir()) if p.is_dir()]
+    for rule in sorted((FIXTURES / "rules").iterdir()):
+        found.extend(fixture_entries(rule))
+    return found
+
+
+def _outcome(result: Result) -> tuple[object, ...]:
+    return (result.findings, render_json(result.jobs), result.notices, result.suppressed)
+
+
+@pytest.mark.parametrize("entry", _entries(), ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_findings_and_jobs_are_the_same_without_the_prefilter(entry: Path) -> None:
+    config = _config(entry).with_overrides(preview=True)
+    rules = [rule() for rule in ALL_RULES]
+    filtered = run([entry], config, rules)
+    everything = run([entry], config, [rule() for rule in ALL_RULES], prefilter=False)
+    assert _outcome(filtered) == _outcome(everything)
+
+
+def _scan(source: str, module: str = "shop.orders", package: bool = False) -> tuple[str, ...]:
+    return Registry().scan(source.encode(), module, package).imports
+
+
+def test_imports_are_read_from_bytes_with_relative_and_multi_line_forms() -> None:
+    source = (
+        "import os, celery.app as capp\n"
+        "from . import tasks\n"
+        "from ..core import (\n    app,\n    wrapper as w,\n)\n"
+        "x = 1; from .util import *\n"
+        "def f():\n    from shop.jobs import send  # local\n"
+        'text = "importance"\n'
+    )
+    assert _scan(source) == (
+        "os",
+        "celery.app",
+        "shop.tasks",
+        "core.app",
+        "core.wrapper",
+        "shop.util.*",
+        "shop.jobs.send",
+    )
+    assert _scan("from .. import app\n", "shop.orders.tasks") == ("shop.app",)
+    assert _scan("from . import app\n", "shop", package=True) == ("shop.app",)
+
+
+def test_a_file_is_selected_by_a_framework_import_or_token_or_bytes_it_cannot_judge() -> None:
+    registry = Registry()
+    assert registry.scan(b"from celery import shared_task\n", "m", False).static
+    assert registry.scan(b"CELERY_TASK_TIME_LIMIT = 30\n", "m", False).static
+    assert registry.scan(b"x = 1  # noqa: JOB301\n", "m", False).static
+    assert registry.scan(b"x = 1  # noqa: E501, job301\n", "m", False).static
+    assert not registry.scan(b"x = 1  # noqa: E501\n", "m", False).static
+    assert not registry.scan(b"import json\n", "m", False).static
+    assert registry.scan(b"# -*- coding: latin-1 -*-\nx = 1\n", "m", False).static
+    assert registry.scan(b"x = '\xff'\n", "m", False).static
+    assert registry.scan(None, "m", False).static
+
+
+def test_a_module_not_parsed_yet_is_loaded_when_asked_for_by_name() -> None:
+    def facts(module: str) -> FileFacts:
+        return FileFacts(
+            module.replace(".", "/") + ".py", module, False, (), (), (), (), (), (), (), frozenset()
+        )
+
+    asked: list[str] = []
+
+    def load(module: str) -> FileFacts | None:
+        asked.append(module)
+        return facts(module) if module == "shop.util" else None
+
+    modules = Modules([facts("shop.tasks")], load)
+    assert [f.module for f in modules.values()] == ["shop.tasks"]
+    assert "shop.util" in modules and "shop.nothing" not in modules
+    assert "shop.nothing" not in modules  # a failed load is remembered
+    assert asked == ["shop.util", "shop.nothing"]
+    assert [f.module for f in modules.values()] == ["shop.tasks"]  # scans see the model's own
+    assert modules.by_path["shop/util.py"].module == "shop.util"
+
+
+def test_a_syntax_error_in_a_file_that_cannot_matter_is_not_reported(tmp_path: Path) -> None:
+    (tmp_path / "tasks.py").write_text("from celery import shared_task\n", encoding="utf-8")
+    (tmp_path / "broken.py").write_text("def f(:\n", encoding="utf-8")
+    (tmp_path / "broken_job.py").write_text("import celery\ndef f(:\n", encoding="utf-8")
+    config = Config(root=tmp_path, source=None)
+    filtered = run([tmp_path], config, [])
+    assert [n.path for n in filtered.notices] == ["broken_job.py"]
+    assert filtered.parsed == 2
+    assert [n.path for n in run([tmp_path], config, [], prefilter=False).notices] == [
+        "broken.py",
+        "broken_job.py",
+    ]
+    named = run([tmp_path, tmp_path / "broken.py"], config, [])
+    assert [n.path for n in named.notices] == ["broken.py", "broken_job.py"]
+
+
+def test_parallel_parsing_returns_the_same_facts_in_the_same_order() -> None:
+    root = FIXTURES / "projects"
+    paths = sorted(root.rglob("*.py"))
+    files = [SourceFile(p.relative_to(root).as_posix(), p) for p in paths]
+    names = module_names(files)
+    work = [(file, None, names[file.relpath]) for file in files]
+    assert len(work) > 40
+    assert analyse_many(work, 2) == analyse_many(work, 1)
+
+
+def _cli(*args: str) -> str:
+    done = CliRunner().invoke(main, list(args))
+    assert done.exit_code in (0, 1), done.output
+    return done.output
+
+
+def test_output_is_byte_identical_whatever_jobs_and_cache(tmp_path: Path) -> None:
+    tree = tmp_path / "demo"
+    shutil.copytree(FIXTURES / "projects" / "demo", tree)
+    args = ["check", str(tree), "--preview", "--format", "json"]
+    cold = _cli(*args, "--no-cache", "-j", "1")
+    assert _cli(*args, "--no-cache", "-j", "2") == cold
+    assert _cli(*args, "--no-cache", "-j", "0", "--no-prefilter") == cold
+    assert not (tree / CACHE_DIR).exists()
+    assert _cli(*args) == cold  # writes the cache
+    assert (tree / CACHE_DIR / ".gitignore").read_text() == "*\n"
+    assert (tree / CACHE_DIR / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f59")
+    assert _cli(*args) == cold  # reads it
+    jobs = _cli("jobs", str(tree), "--format", "json")
+    assert json.loads(jobs) == json.loads(_cli("jobs", str(tree), "--format", "json", "--no-cache"))
+    assert "Removed" in _cli("clean", str(tree))
+    assert not (tree / CACHE_DIR).exists()
+    assert "No cache" in _cli("clean", str(tree))
+
+
+def test_a_corrupt_or_truncated_cache_entry_is_ignored_and_rewritten(tmp_path: Path) -> None:
+    tree = tmp_path / "demo"
+    shutil.copytree(FIXTURES / "projects" / "demo", tree)
+    args = ["check", str(tree), "--preview", "--format", "json"]
+    cold = _cli(*args, "--no-cache")
+    _cli(*args)
+    entries = [
+        p for p in (tree / CACHE_DIR).rglob("*") if p.is_file() and p.parent.name != CACHE_DIR
+    ]
+    assert entries
+    for index, entry in enumerate(entries):
+        entry.write_bytes(b"" if index % 2 else b"\x80\x05garbage")
+    assert _cli(*args) == cold
+    assert all(entry.stat().st_size > 20 for entry in entries)
+
+
+def test_the_cache_key_follows_content_and_configuration(tmp_path: Path) -> None:
+    file = SourceFile("tasks.py", tmp_path / "tasks.py")
+    config = Config(root=tmp_path, source=None)
+    cache = Cache(tmp_path / CACHE_DIR, config)
+    scan = Registry().scan(b"import celery\n", "tasks", False)
+    cache.store_scan(file, b"import celery\n", "tasks", False, scan)
+    cache.flush()
+    again = Cache(tmp_path / CACHE_DIR, config)
+    assert again.scan(file, b"import celery\n", "tasks", False) == scan
+    assert again.scan(file, b"import celery  \n", "tasks", False) is None
+    assert again.scan(file, b"import celery\n", "other", False) is None
+    custom = config.custom.__class__(decorators=("shop.jobs.job",))
+    other = Cache(tmp_path / CACHE_DIR, Config(root=tmp_path, source=None, custom=custom))
+    assert other.scan(file, b"import celery\n", "tasks", False) is None
+    assert os.listdir(tmp_path / CACHE_DIR)
+
+
+def test_a_wrapper_forwarding_from_a_nested_function_selects_the_files_using_it(
+    tmp_path: Path,
+) -> None:
+    """polar's ``actor``: the framework call is nested twice; its users never name dramatiq."""
+    (tmp_path / "worker.py").write_text(
+        "import dramatiq\n\n\n"
+        "def actor(actor_name=None, **options):\n"
+        "    def decorator(fn):\n"
+        "        def wrapped(*args):\n"
+        "            return fn(*args)\n\n"
+        "        dramatiq.actor(wrapped, actor_name=actor_name, **options)\n"
+        "        return wrapped\n\n"
+        "    return decorator\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "tasks.py").write_text(
+        "from worker import actor\n\n\n@actor(max_retries=3)\ndef sync():\n    pass\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "views.py").write_text("from tasks import sync\n\nsync.send()\n", encoding="utf-8")
+    (tmp_path / "plain.py").write_text("import json\n", encoding="utf-8")
+    config = Config(root=tmp_path, source=None)
+    rules = [rule() for rule in ALL_RULES]
+    filtered = run([tmp_path], config, rules)
+    assert [job.name for job in filtered.jobs] == ["sync"]
+    assert [site.path for site in filtered.project.sites] == ["views.py"]
+    assert filtered.parsed == 3
+    assert _outcome(filtered) == _outcome(run([tmp_path], config, rules, prefilter=False))
