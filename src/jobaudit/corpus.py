@@ -12,6 +12,7 @@ so the output is too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,10 @@ from jobaudit.files import SourceFile
 from jobaudit.notices import Notice
 from jobaudit.parallel import analyse_many, scan_many
 from jobaudit.prefilter import Closure, Registry, Scan
+from jobaudit.project import is_test_path
 from jobaudit.source import read_bytes
 
+_WORD = re.compile(rb"[A-Za-z_]\w*")
 _PARALLEL_SCAN = 512
 """Below this many files, starting worker processes costs more than scanning in this one."""
 
@@ -139,6 +142,54 @@ class Corpus:
         module, is_package = self.names[relpath]
         scan = self.registry.scan(data, module, is_package)
         return scan.static or any(map(self.closure.refers, scan.imports))
+
+    # -- test files ----------------------------------------------------------------------
+
+    def test_paths(self, patterns: Sequence[str]) -> list[str]:
+        """Every discovered test file, parsed or not (what JOB7xx say they looked in)."""
+        return [file.relpath for file in self.files if is_test_path(file.relpath, patterns)]
+
+    def test_files(self, patterns: Sequence[str], words: frozenset[str]) -> list[FileFacts]:
+        """The facts of the test files that may matter to JOB7xx, parsed on demand: those
+        containing one of ``words`` (a job's name: a test may name it only in a string,
+        ``patch("proj.tasks.x.delay")``), every ``conftest.py`` (fixtures), and the test
+        modules those import (helpers)."""
+        paths = self.test_paths(patterns)
+        wanted = {
+            rel
+            for rel in paths
+            if rel in self.facts
+            or rel.rpartition("/")[2] == "conftest.py"
+            or (self.prefilter and not words.isdisjoint(self._words(rel)))
+        }
+        tests = set(paths)
+        todo = sorted(wanted)
+        while todo:
+            self._parse([rel for rel in todo if rel not in self.facts and rel not in self.notices])
+            todo = sorted(
+                {
+                    found
+                    for rel in todo
+                    if rel in self.facts
+                    for _, target in self.facts[rel].imports
+                    for found in self._modules_of(target)
+                    if found in tests and found not in wanted
+                }
+            )
+            wanted.update(todo)
+        return [self.facts[rel] for rel in paths if rel in wanted and rel in self.facts]
+
+    def _modules_of(self, dotted: str) -> list[str]:
+        """The files of a dotted import target and of the packages above it."""
+        parts = dotted.split(".")
+        found = (self._by_module.get(".".join(parts[:end])) for end in range(1, len(parts) + 1))
+        return [rel for rel in found if rel is not None]
+
+    def _words(self, relpath: str) -> set[str]:
+        data = self._data.get(relpath)
+        if data is None:
+            data = read_bytes(self._file[relpath]) or b""
+        return {word.decode("ascii") for word in _WORD.findall(data)}
 
     # -- parsing -------------------------------------------------------------------------
 

@@ -186,12 +186,12 @@ def run(
     clock.lap("read and parse")
     project = model(corpus, config, worker_options(config.root, paths))
     clock.lap("project model")
-    notices.extend(corpus.all_notices())
     facts = list(project.resolver.facts_by_path.values())
     findings, errors = check(project, rules)
     errors = project.errors + errors
     unused, audit_errors = audit_suppressions(project, rules, findings)
     errors += audit_errors
+    notices.extend(corpus.all_notices())  # after the rules: they may parse files on demand
     clock.lap("rules")
     jobs_found = project.jobs
     if report is not None:
@@ -227,7 +227,12 @@ def model(corpus: Corpus, config: Config, workers: WorkerOptions) -> Project:
     """
     while True:
         project = Project(
-            corpus.loaded(), config, workers, loader=corpus.load, relevant=corpus.relevant_name
+            corpus.loaded(),
+            config,
+            workers,
+            loader=corpus.load,
+            relevant=corpus.relevant_name,
+            tests=corpus,
         )
         if not corpus.widen(project.jobs):
             return project

@@ -177,7 +177,6 @@ class _Builder:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.resolver = project.resolver
-        self.files = project.test_files()
         self.by_function = {id(job.function): job for job in project.jobs}
         self.by_class = {id(job.cls): job for job in project.jobs if job.cls is not None}
         self.names: dict[str, set[str]] = {}
@@ -194,12 +193,13 @@ class _Builder:
         self._summaries: dict[int, _Summary] = {}
         self.fixtures: dict[str, list[FunctionFacts]] = {}
         self.helpers: dict[int, FileFacts] = {}
+        self.words = self._words()
+        self.files = project.test_files(self.words)
         for facts in self.files:
             for function in _functions(facts):
                 self.helpers[id(function)] = facts
                 if any(_last(decorator).endswith("fixture") for decorator in function.decorators):
                     self.fixtures.setdefault(function.name, []).append(function)
-        self.words = self._words()
 
     def _words(self) -> frozenset[str]:
         """Words a test file must contain to refer to any job: the jobs' names, the words
@@ -222,7 +222,7 @@ class _Builder:
         if self.project.jobs:
             for facts in self.files:
                 self._file(facts, by_job)
-        return CoverageIndex([facts.path for facts in self.files], by_job)
+        return CoverageIndex(self.project.test_paths(), by_job)
 
     # -- one test file ---------------------------------------------------------------------
 

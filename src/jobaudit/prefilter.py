@@ -100,6 +100,7 @@ REGISTRY: dict[str, Relevance] = {
         ),
         declares=False,
     ),
+    "RQ exception classification (JOB202)": Relevance((), (b"retries_left",), declares=False),
     "suppressions (# noqa: JOB, # jobaudit:)": Relevance((), (b"JOB", b"jobaudit")),
 }
 """Owner → what makes a file relevant to it.  A new rule that reads files the

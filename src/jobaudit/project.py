@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from jobaudit.deploy import WorkerOptions
 from jobaudit.discovery import Discovery, EnqueueSite
@@ -100,6 +100,14 @@ def is_test_path(relpath: str, patterns: Sequence[str]) -> bool:
     return False
 
 
+class TestSource(Protocol):
+    """Where a run's test files come from (:class:`jobaudit.corpus.Corpus`)."""
+
+    def test_paths(self, patterns: Sequence[str]) -> list[str]: ...
+
+    def test_files(self, patterns: Sequence[str], words: frozenset[str]) -> list[FileFacts]: ...
+
+
 class Project:
     def __init__(
         self,
@@ -108,8 +116,10 @@ class Project:
         worker_options: WorkerOptions | None = None,
         loader: Loader | None = None,
         relevant: Callable[[str], bool] | None = None,
+        tests: TestSource | None = None,
     ) -> None:
         self.config = config
+        self._tests = tests
         self.worker_options: WorkerOptions = worker_options or {}
         self.resolver = Resolver(files, loader, relevant)
         self.frameworks: list[Framework] = build_frameworks(config)
@@ -158,13 +168,19 @@ class Project:
         assert framework is not None, job.framework
         return framework
 
-    def test_files(self) -> list[FileFacts]:
-        """The facts of the test files (option ``test-paths``), which only JOB7xx read.
-
-        The one place test files are taken from, so that parsing them can be
-        made lazy here without touching the rules.
-        """
+    def test_paths(self) -> list[str]:
+        """Every test file of the run (option ``test-paths``), parsed or not."""
         tests = self.config.test_paths
+        if self._tests is not None:
+            return self._tests.test_paths(tests)
+        return [path for path in self.resolver.facts_by_path if is_test_path(path, tests)]
+
+    def test_files(self, words: frozenset[str]) -> list[FileFacts]:
+        """The facts of the test files that may name a job (contain one of ``words``), which
+        only JOB7xx read; with the prefilter they are parsed here, on demand."""
+        tests = self.config.test_paths
+        if self._tests is not None:
+            return self._tests.test_files(tests, words)
         return [f for f in self.resolver.facts_by_path.values() if is_test_path(f.path, tests)]
 
     def jobs_of(self, framework: str) -> list[Job]:
