@@ -1,0 +1,150 @@
+"""Add the imports a fix needs, once, in the file's own style.
+
+A name already imported from the module is left alone; a ``from x import a``
+that exists takes the new name (kept in order when its names are sorted);
+otherwise a new import line goes after the file's last top-level import
+(after the docstring when there is none).  A name that the module already
+binds to something else would be shadowed, so such an import is refused and
+the fix is not applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+
+from jobaudit.fix.model import Import
+
+
+class ImportConflict(Exception):
+    """The module binds the name an import would add to something else."""
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+def _bindings(module: cst.Module) -> dict[str, str]:
+    """Top-level import bindings: bound name → what it refers to (``functools.partial``)."""
+    bound: dict[str, str] = {}
+    for statement in module.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if isinstance(small, cst.Import):
+                for alias in small.names:
+                    full = _dotted(alias.name)
+                    if alias.asname is not None:
+                        bound[_dotted(alias.asname.name)] = full
+                    else:
+                        bound[full.split(".")[0]] = full.split(".")[0]
+            elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+                source = "." * len(small.relative) + (_dotted(small.module) if small.module else "")
+                for alias in small.names:
+                    name = _dotted(alias.name)
+                    local = _dotted(alias.asname.name) if alias.asname is not None else name
+                    bound[local] = f"{source}.{name}"
+    return bound
+
+
+def _defined(module: cst.Module) -> set[str]:
+    """Names the module defines with ``def``, ``class`` or a plain top-level assignment."""
+    names: set[str] = set()
+    for statement in module.body:
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            names.add(statement.name.value)
+        elif isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                if isinstance(small, cst.Assign):
+                    names.update(
+                        t.target.value for t in small.targets if isinstance(t.target, cst.Name)
+                    )
+    return names
+
+
+def add_imports(module: cst.Module, wanted: Sequence[Import]) -> cst.Module:
+    """``module`` with every import of ``wanted`` present; raises :class:`ImportConflict`."""
+    for item in dict.fromkeys(wanted):
+        module = _add(module, item)
+    return module
+
+
+def _add(module: cst.Module, item: Import) -> cst.Module:
+    bound = _bindings(module)
+    local = item.name or item.module.split(".")[0]
+    target = f"{item.module}.{item.name}" if item.name else local
+    if bound.get(local) == target:
+        return module
+    if local in bound or local in _defined(module):
+        raise ImportConflict(f"'{local}' is already bound in this module")
+    body = list(module.body)
+    if item.name:
+        for index, statement in enumerate(body):
+            merged = _merge_into(statement, item)
+            if merged is not None:
+                body[index] = merged
+                return module.with_changes(body=body)
+    spelled = f"from {item.module} import {item.name}" if item.name else f"import {item.module}"
+    body.insert(_insert_at(body), cst.parse_statement(spelled + "\n"))
+    return module.with_changes(body=body)
+
+
+def _merge_into(
+    statement: cst.SimpleStatementLine | cst.BaseCompoundStatement, item: Import
+) -> cst.SimpleStatementLine | None:
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    if not isinstance(small, cst.ImportFrom) or small.relative or small.module is None:
+        return None
+    if _dotted(small.module) != item.module or isinstance(small.names, cst.ImportStar):
+        return None
+    names = list(small.names)
+    spelled = [_dotted(alias.name) for alias in names]
+    position = len(names)
+    if spelled == sorted(spelled):
+        position = next((i for i, n in enumerate(spelled) if n > item.name), len(names))
+    comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    new = cst.ImportAlias(name=cst.Name(item.name))
+    if position == len(names):
+        last = names[-1]
+        trailing = last.comma
+        names[-1] = last.with_changes(comma=trailing if isinstance(trailing, cst.Comma) else comma)
+        new = new.with_changes(comma=trailing)
+        names.append(new)
+    else:
+        names.insert(position, new.with_changes(comma=names[position].comma or comma))
+        if not isinstance(names[position].comma, cst.Comma):
+            names[position] = names[position].with_changes(comma=comma)
+    return statement.with_changes(body=[small.with_changes(names=names)])
+
+
+def _is_import(statement: cst.BaseStatement) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and all(
+        isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body
+    )
+
+
+def _is_docstring(statement: cst.BaseStatement) -> bool:
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Expr)
+        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
+
+
+def _insert_at(body: Sequence[cst.BaseStatement]) -> int:
+    """After the last import of the module's leading block, else after the docstring."""
+    position = 1 if body and _is_docstring(body[0]) else 0
+    for index, statement in enumerate(body):
+        if _is_import(statement):
+            position = index + 1
+        elif index >= position and not _is_docstring(statement):
+            break
+    return position
