@@ -62,7 +62,7 @@ def apply_fixes(source: bytes, fixes: Sequence[Fix]) -> tuple[bytes, list[Fix]]:
         imports.extend(fix.imports)
     if not applied:
         return source, []
-    module = add_imports(module, imports)
+    module = add_imports(module, sorted(imports))
     result = module.bytes
     try:
         ast.parse(module.code)

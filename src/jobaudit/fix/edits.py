@@ -117,7 +117,15 @@ class Applier(cst.CSTTransformer):
     def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.SimpleStatementLine | cst.FlattenSentinel[cst.BaseStatement]:
-        added = self._take(original_node, {model.ADD_STATEMENT})
+        where: CodeRange = self.get_metadata(PositionProvider, original_node)
+        added = [
+            edit
+            for start, edits in self.pending.items()
+            if where.start.line <= start[0] <= where.end.line
+            for edit, _ in edits
+            if edit.kind == model.ADD_STATEMENT and edit not in self.applied
+        ]
+        self.applied.update(added)
         if not added:
             return updated_node
         lines = [cst.parse_statement(edit.value + "\n") for edit in added]
@@ -204,8 +212,14 @@ def _set_keyword(call: cst.Call, name: str, value: str) -> cst.Call:
             separator = cst.Comma(whitespace_after=call.whitespace_before_args)
         else:
             separator = space
-        new = new.with_changes(comma=args[-1].comma)
-        args[-1] = args[-1].with_changes(comma=separator)
+        # What followed the last argument (a trailing comma, the line break before
+        # the closing parenthesis) now follows the new one.
+        new = new.with_changes(
+            comma=args[-1].comma, whitespace_after_arg=args[-1].whitespace_after_arg
+        )
+        args[-1] = args[-1].with_changes(
+            comma=separator, whitespace_after_arg=cst.SimpleWhitespace("")
+        )
         args.append(new)
     else:
         before = args[position - 1].comma if position else None

@@ -10,6 +10,7 @@ the fix is not applied.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import libcst as cst
@@ -90,8 +91,31 @@ def _add(module: cst.Module, item: Import) -> cst.Module:
                 body[index] = merged
                 return module.with_changes(body=body)
     spelled = f"from {item.module} import {item.name}" if item.name else f"import {item.module}"
-    body.insert(_insert_at(body), cst.parse_statement(spelled + "\n"))
+    new = cst.parse_statement(spelled + "\n")
+    assert isinstance(new, cst.SimpleStatementLine)
+    section = _sort_key(new)[0]
+    position = _insert_at(body, _sort_key(new))
+    before = _section_of(body[position - 1]) if position else None
+    following = body[position] if position < len(body) else None
+    after = _section_of(following) if following is not None else None
+    blank = [cst.EmptyLine()]
+    if before == section:
+        pass  # the end of its own group
+    elif following is not None and after is not None:
+        # It opens the group: it takes the blank lines above, and a new group starts below.
+        new = new.with_changes(leading_lines=following.leading_lines)
+        following = following.with_changes(leading_lines=[] if after == section else blank)
+        body[position] = following
+    elif position:
+        new = new.with_changes(leading_lines=blank)
+    body.insert(position, new)
     return module.with_changes(body=body)
+
+
+def _section_of(statement: cst.BaseStatement) -> int | None:
+    if isinstance(statement, cst.SimpleStatementLine) and _is_import(statement):
+        return _sort_key(statement)[0]
+    return None
 
 
 def _merge_into(
@@ -139,11 +163,31 @@ def _is_docstring(statement: cst.BaseStatement) -> bool:
     )
 
 
-def _insert_at(body: Sequence[cst.BaseStatement]) -> int:
-    """After the last import of the module's leading block, else after the docstring."""
+def _sort_key(statement: cst.SimpleStatementLine) -> tuple[int, bool, str]:
+    """isort's order: the standard library first, ``import x`` before ``from x import``."""
+    small = statement.body[0]
+    if isinstance(small, cst.ImportFrom):
+        module = "." * len(small.relative) + (_dotted(small.module) if small.module else "")
+        is_from = True
+    else:
+        assert isinstance(small, cst.Import)
+        module, is_from = _dotted(small.names[0].name), False
+    top = module.split(".")[0]
+    section = 0 if top == "__future__" else 1 if top in sys.stdlib_module_names else 2
+    return section, is_from, module
+
+
+def _insert_at(body: Sequence[cst.BaseStatement], key: tuple[int, bool, str]) -> int:
+    """In order among the imports of the module's leading block, else after its docstring.
+
+    The new line goes before the first import that sorts after it; when none
+    does, after the last import of the block.
+    """
     position = 1 if body and _is_docstring(body[0]) else 0
     for index, statement in enumerate(body):
-        if _is_import(statement):
+        if isinstance(statement, cst.SimpleStatementLine) and _is_import(statement):
+            if _sort_key(statement) > key:
+                return index
             position = index + 1
         elif index >= position and not _is_docstring(statement):
             break

@@ -34,7 +34,7 @@ ON_COMMIT = "on-commit"
 RENAME_METHOD = "rename-method"
 """On a call ``x.m(...)``: call ``x.value(...)`` instead."""
 ADD_STATEMENT = "add-statement"
-"""On a statement: add the statement ``value`` after it."""
+"""On the statement holding the span's first line: add the statement ``value`` after it."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Edit:
     value: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Import:
     """``from module import name``, or ``import module`` when ``name`` is empty."""
 
