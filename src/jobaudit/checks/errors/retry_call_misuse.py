@@ -69,6 +69,9 @@ class RetryCallMisuse(Rule):
 def _fix(site: CallSite, function: BodyFunction, problems: list[str]) -> Fix | None:
     """``raise`` before a statement call, ``exc=<the except clause's name>`` when lost.
 
+    Only when that is every problem of the call: ``throw=False`` and a missing
+    ``bind=True`` need a person to decide.
+
     Raising is safe: the call raises anyway, ``raise`` only says so.  Passing
     ``exc=`` changes which exception fails the task when retries run out, so
     that part makes the fix unsafe.
@@ -83,8 +86,8 @@ def _fix(site: CallSite, function: BodyFunction, problems: list[str]) -> Fix | N
     if _loses_cause(site, function.facts) and handler is not None and handler.name:
         edits.append(Edit(SET_KEYWORD, path, span, "exc", handler.name))
         messages.append(f"pass exc={handler.name}")
-    if not edits:
-        return None
+    if len(edits) != len(problems):
+        return None  # a fix leaves no part of the finding behind
     safety = SAFE if len(edits) == 1 and edits[0].kind == RAISE_CALL else UNSAFE
     return Fix("; ".join(messages).capitalize(), safety, tuple(edits))
 

@@ -128,7 +128,7 @@ class BackoffWithoutJitter(Rule):
             f"jitter: retry_jitter=False ({jitter.source})",
             job,
             related,
-            _jitter_fix(job),
+            None if "task_annotations" in jitter.source else _jitter_fix(job),
         )
 
     def _huey(self, job: Job, project: Project) -> Iterator[Finding]:

@@ -121,7 +121,8 @@ class RetryWithoutBackoff(Rule):
             else:
                 delay = framework.lookup(job, project, "default_retry_delay", DEFAULT_RETRY_DELAY)
                 reason = f"default_retry_delay, {delay.source}"
-            added = set_on_decorator(job, "retry_backoff", "True")
+            annotated = "task_annotations" in job.policy.backoff.source
+            added = None if annotated else set_on_decorator(job, "retry_backoff", "True")
             yield self.finding(
                 location,
                 f"{job.label()} autoretries {_every(backoff)}, the same delay each time "

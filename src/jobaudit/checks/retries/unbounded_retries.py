@@ -150,10 +150,10 @@ class UnboundedRetries(Rule):
         elif isinstance(retry_on, tuple) and retry_on:
             on = f" on {_short(retry_on)}"
         retries = project.config.fix.max_attempts - 1
-        # Dramatiq ignores max_retries when retry_when is given.
-        edit = None if "retry_when" in job.options else set_on_decorator(
-            job, "max_retries", str(retries)
-        )
+        # Dramatiq ignores max_retries when retry_when is given; Celery's task_annotations
+        # override what the decorator says.
+        overridden = "retry_when" in job.options or "task_annotations" in attempts.source
+        edit = None if overridden else set_on_decorator(job, "max_retries", str(retries))
         fix = Fix(f"Set max_retries={retries}", UNSAFE, (edit,)) if edit else None
         yield self.finding(
             location,
