@@ -131,7 +131,7 @@ def sync(self, order_id):
     try:
         pass
     except OSError as exc:
-        self.retry(exc=exc, countdown=10)
+        self.retry(exc=exc, countdown=2**self.request.retries * 10)
 """
 
 
