@@ -39,13 +39,19 @@ def choose(fixes: Sequence[Fix], lines: Sequence[str]) -> list[Fix]:
     return [fix for _, fix in chosen]
 
 
-def apply_fixes(source: bytes, fixes: Sequence[Fix]) -> tuple[bytes, list[Fix]]:
-    """``source`` with as many of ``fixes`` applied as can be this round, and which ones."""
+def apply_fixes(
+    source: bytes, fixes: Sequence[Fix], first_party: frozenset[str] = frozenset()
+) -> tuple[bytes, list[Fix]]:
+    """``source`` with as many of ``fixes`` applied as can be this round, and which ones.
+
+    ``first_party``: the project's top-level packages, for placing imports.
+    """
     try:
         module = cst.parse_module(source)
     except (cst.ParserSyntaxError, UnicodeDecodeError, SyntaxError):
         return source, []
-    lines = LINE_BREAK.split(module.code)
+    original = module.code
+    lines = LINE_BREAK.split(original)
     applied: list[Fix] = []
     imports: list[Import] = []
     for fix in reversed(choose(fixes, lines)):
@@ -62,10 +68,29 @@ def apply_fixes(source: bytes, fixes: Sequence[Fix]) -> tuple[bytes, list[Fix]]:
         imports.extend(fix.imports)
     if not applied:
         return source, []
-    module = add_imports(module, sorted(imports))
-    result = module.bytes
-    try:
-        ast.parse(module.code)
-    except SyntaxError:
+    module = add_imports(module, sorted(imports), first_party)
+    if not _parses(module.code, original):
         return source, []
-    return result, list(reversed(applied))
+    return module.bytes, list(reversed(applied))
+
+
+def _parses(code: str, original: str) -> bool:
+    """Whether fixed code parses as well as the original did.
+
+    With this Python's own parser when the original parses with it; a file in
+    newer syntax (PEP 701 f-strings on an older Python) is checked with
+    libcst's parser instead, which accepts it.
+    """
+    try:
+        ast.parse(original)
+    except SyntaxError:
+        try:
+            cst.parse_module(code)
+        except cst.ParserSyntaxError:
+            return False
+        return True
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        return False
+    return True

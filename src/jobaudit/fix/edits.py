@@ -254,9 +254,15 @@ def _remove_keyword(call: cst.Call, name: str) -> cst.Call:
 def _on_commit(call: cst.Call, helper: str) -> cst.Call:
     """``f(a, b=1)`` → ``transaction.on_commit(partial(f, a, b=1))``; ``f()`` → ``...(f)``."""
     if call.args:
-        first = cst.Arg(
-            value=call.func, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-        )
+        # The callable becomes partial()'s first argument, laid out as the others are.
+        after_first = call.args[0].comma
+        if len(call.args) > 1 and isinstance(after_first, cst.Comma):
+            comma = _without_comment(after_first)
+        elif isinstance(after_first, cst.Comma):
+            comma = cst.Comma(whitespace_after=call.whitespace_before_args)
+        else:
+            comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        first = cst.Arg(value=call.func, comma=comma)
         inner: cst.BaseExpression = cst.Call(
             func=cst.Name("partial"), args=[first, *call.args], lpar=[], rpar=[]
         )

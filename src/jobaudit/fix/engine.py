@@ -85,7 +85,7 @@ def fix_project(
             if source is None:
                 source = file.read_bytes()
                 outcome.original[path] = source
-            new, done = apply_fixes(source, [fix for _, fix in pairs])
+            new, done = apply_fixes(source, [fix for _, fix in pairs], _first_party(outcome))
             if new != source:
                 overlay[path] = new
                 changed = True
@@ -95,6 +95,13 @@ def fix_project(
         outcome.result = analyse(paths, config, rules, report, overlay)
     outcome.fixed = {p: text for p, text in overlay.items() if text != outcome.original[p]}
     return outcome
+
+
+def _first_party(outcome: Outcome) -> frozenset[str]:
+    """The project's own top-level packages (imports of them are grouped last)."""
+    facts = outcome.result.project.resolver.facts_by_path.values()
+    # A file renamed for shadowing a package (``celery.py`` → ``celery.py``) is not that package.
+    return frozenset(f.module.split(".")[0] for f in facts if not f.module.endswith(".py"))
 
 
 def analyse(

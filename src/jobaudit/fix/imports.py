@@ -68,14 +68,55 @@ def _defined(module: cst.Module) -> set[str]:
     return names
 
 
-def add_imports(module: cst.Module, wanted: Sequence[Import]) -> cst.Module:
-    """``module`` with every import of ``wanted`` present; raises :class:`ImportConflict`."""
+def add_imports(
+    module: cst.Module, wanted: Sequence[Import], first_party: frozenset[str] = frozenset()
+) -> cst.Module:
+    """``module`` with every import of ``wanted`` present; raises :class:`ImportConflict`.
+
+    ``first_party`` are the project's own top-level packages, which isort
+    groups after the third-party ones.
+    """
     for item in dict.fromkeys(wanted):
-        module = _add(module, item)
+        module = _Placer(first_party).add(module, item)
     return module
 
 
-def _add(module: cst.Module, item: Import) -> cst.Module:
+class _Placer:
+    def __init__(self, first_party: frozenset[str]) -> None:
+        self.first_party = first_party
+
+    def add(self, module: cst.Module, item: Import) -> cst.Module:
+        return _add(module, item, self)
+
+    def key(self, statement: cst.SimpleStatementLine) -> tuple[int, bool, str]:
+        """isort's order: future, standard library, third party, first party; then
+        ``import x`` before ``from x import``, then by module."""
+        small = statement.body[0]
+        if isinstance(small, cst.ImportFrom):
+            dots = "." * len(small.relative)
+            module = dots + (_dotted(small.module) if small.module else "")
+            is_from = True
+        else:
+            assert isinstance(small, cst.Import)
+            module, is_from = _dotted(small.names[0].name), False
+        top = module.split(".")[0]
+        if top == "__future__":
+            section = 0
+        elif top in sys.stdlib_module_names:
+            section = 1
+        elif top in self.first_party or module.startswith("."):
+            section = 3
+        else:
+            section = 2
+        return section, is_from, module
+
+    def section(self, statement: cst.BaseStatement) -> int | None:
+        if isinstance(statement, cst.SimpleStatementLine) and _is_import(statement):
+            return self.key(statement)[0]
+        return None
+
+
+def _add(module: cst.Module, item: Import, placer: _Placer) -> cst.Module:
     bound = _bindings(module)
     local = item.name or item.module.split(".")[0]
     target = f"{item.module}.{item.name}" if item.name else local
@@ -93,11 +134,11 @@ def _add(module: cst.Module, item: Import) -> cst.Module:
     spelled = f"from {item.module} import {item.name}" if item.name else f"import {item.module}"
     new = cst.parse_statement(spelled + "\n")
     assert isinstance(new, cst.SimpleStatementLine)
-    section = _sort_key(new)[0]
-    position = _insert_at(body, _sort_key(new))
-    before = _section_of(body[position - 1]) if position else None
+    section = placer.key(new)[0]
+    position = _insert_at(body, placer.key(new), placer)
+    before = placer.section(body[position - 1]) if position else None
     following = body[position] if position < len(body) else None
-    after = _section_of(following) if following is not None else None
+    after = placer.section(following) if following is not None else None
     blank = [cst.EmptyLine()]
     if before == section:
         pass  # the end of its own group
@@ -110,12 +151,6 @@ def _add(module: cst.Module, item: Import) -> cst.Module:
         new = new.with_changes(leading_lines=blank)
     body.insert(position, new)
     return module.with_changes(body=body)
-
-
-def _section_of(statement: cst.BaseStatement) -> int | None:
-    if isinstance(statement, cst.SimpleStatementLine) and _is_import(statement):
-        return _sort_key(statement)[0]
-    return None
 
 
 def _merge_into(
@@ -163,21 +198,9 @@ def _is_docstring(statement: cst.BaseStatement) -> bool:
     )
 
 
-def _sort_key(statement: cst.SimpleStatementLine) -> tuple[int, bool, str]:
-    """isort's order: the standard library first, ``import x`` before ``from x import``."""
-    small = statement.body[0]
-    if isinstance(small, cst.ImportFrom):
-        module = "." * len(small.relative) + (_dotted(small.module) if small.module else "")
-        is_from = True
-    else:
-        assert isinstance(small, cst.Import)
-        module, is_from = _dotted(small.names[0].name), False
-    top = module.split(".")[0]
-    section = 0 if top == "__future__" else 1 if top in sys.stdlib_module_names else 2
-    return section, is_from, module
-
-
-def _insert_at(body: Sequence[cst.BaseStatement], key: tuple[int, bool, str]) -> int:
+def _insert_at(
+    body: Sequence[cst.BaseStatement], key: tuple[int, bool, str], placer: _Placer
+) -> int:
     """In order among the imports of the module's leading block, else after its docstring.
 
     The new line goes before the first import that sorts after it; when none
@@ -186,7 +209,7 @@ def _insert_at(body: Sequence[cst.BaseStatement], key: tuple[int, bool, str]) ->
     position = 1 if body and _is_docstring(body[0]) else 0
     for index, statement in enumerate(body):
         if isinstance(statement, cst.SimpleStatementLine) and _is_import(statement):
-            if _sort_key(statement) > key:
+            if placer.key(statement) > key:
                 return index
             position = index + 1
         elif index >= position and not _is_docstring(statement):
