@@ -213,3 +213,22 @@ def test_check_does_not_import_libcst(project: Path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("[fix]\ntime-limt = 60\n", "unknown key 'time-limt' in [fix]; did you mean 'time-limit'?"),
+        ("[fix]\nmax-attempts = 0\n", "[fix] 'max-attempts' must be a positive integer"),
+        (
+            "[fix]\ntime-limit = 60\nsoft-time-limit = 60\n",
+            "'soft-time-limit' (60) must be less than 'time-limit' (60)",
+        ),
+        ('[fix]\ntime-limit-scope = "app"\n', "'time-limit-scope' must be one of task, project"),
+    ],
+)
+def test_fix_configuration_is_validated(project: Path, table: str, message: str) -> None:
+    (project / "jobaudit.toml").write_text(table)
+    code, _, err = invoke("fix", str(project))
+    assert code == 2
+    assert message in err
