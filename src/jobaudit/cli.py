@@ -219,7 +219,7 @@ def check(
     if apply_fixes and write_baseline is None:
         from jobaudit.fix.command import fix_files
 
-        narrow = _fix_narrow(report, baseline_file, diff_ref)
+        narrow = _fix_narrow(report, baseline_file, diff_ref, config.root)
         result, _ = fix_files(
             context,
             config,
@@ -288,11 +288,11 @@ def _narrow(
 
 
 def _fix_narrow(
-    report: Sequence[Path] | None, baseline_file: Path | None, diff_ref: str | None
+    report: Sequence[Path] | None, baseline_file: Path | None, diff_ref: str | None, root: Path
 ) -> Callable[[Result], Result]:
     """What each fix round leaves alone: baselined findings, and lines unchanged since REF."""
     try:
-        changes = diffmode.changes(diff_ref, Path.cwd()) if diff_ref is not None else None
+        changes = diffmode.changes(diff_ref, root) if diff_ref is not None else None
     except diffmode.DiffError as exc:
         click.echo(f"jobaudit: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
@@ -412,7 +412,7 @@ def fix_command(
         diff=show_diff,
         show_fixes=show_fixes,
         quiet=quiet,
-        narrow=_fix_narrow(report, baseline_file, None),
+        narrow=_fix_narrow(report, baseline_file, None, config.root),
     )
     result = _narrow(result, report, None, baseline_file, None, quiet=True)
     if show_diff:
