@@ -232,3 +232,53 @@ def test_fix_configuration_is_validated(project: Path, table: str, message: str)
     code, _, err = invoke("fix", str(project))
     assert code == 2
     assert message in err
+
+
+OVERLAPPING = """\
+from celery import Celery
+
+app = Celery("shop", broker="redis://localhost:6379/0")
+
+
+@app.task(autoretry_for=(OSError,))
+def sync(order_id):
+    pass
+"""
+
+
+def test_fixes_on_one_call_are_applied_in_successive_rounds(project: Path) -> None:
+    (project / "tasks.py").write_text(OVERLAPPING)
+    code, _, err = invoke("fix", "--unsafe-fixes", "--select", "JOB302,JOB401", str(project))
+    assert code == 0, err
+    decorator = (
+        "@app.task(autoretry_for=(OSError,), retry_backoff=True, time_limit=300, "
+        "soft_time_limit=270)"
+    )
+    assert decorator in (project / "tasks.py").read_text()
+
+
+SWALLOWED = """\
+import requests
+from celery import shared_task
+from celery.exceptions import Reject
+
+
+@shared_task(bind=True)
+def sync(self, order_id):
+    try:
+        if not order_id:
+            raise Reject("no order", requeue=False)
+        requests.post("https://erp.example.com/orders", json={"id": order_id}, timeout=10)
+        raise self.retry(countdown=2**self.request.retries)
+    except Exception:
+        pass
+"""
+
+
+def test_imports_are_merged_and_never_repeated(project: Path) -> None:
+    (project / "tasks.py").write_text(SWALLOWED)
+    invoke("fix", "--unsafe-fixes", "--select", "JOB201", str(project))
+    fixed = (project / "tasks.py").read_text()
+    assert "from celery.exceptions import Reject, Retry\n" in fixed
+    assert fixed.count("import Reject") == 1
+    assert "    except (Reject, Retry):\n        raise\n    except Exception:\n" in fixed
