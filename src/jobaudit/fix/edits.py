@@ -102,16 +102,13 @@ class Applier(cst.CSTTransformer):
         self, original_node: cst.Assign, updated_node: cst.Assign
     ) -> cst.BaseSmallStatement:
         node = updated_node
-        for edit in self._take(original_node, {model.RENAME_TARGET, model.SET_ASSIGNED}):
-            if edit.kind == model.SET_ASSIGNED:
-                node = node.with_changes(value=cst.parse_expression(edit.value))
-            else:
-                node = node.with_changes(
-                    targets=[
-                        target.with_changes(target=_renamed(target.target, edit.name, edit.value))
-                        for target in node.targets
-                    ]
-                )
+        for edit in self._take(original_node, {model.RENAME_TARGET}):
+            node = node.with_changes(
+                targets=[
+                    target.with_changes(target=_renamed(target.target, edit.name, edit.value))
+                    for target in node.targets
+                ]
+            )
         return node
 
     def leave_SimpleStatementLine(
