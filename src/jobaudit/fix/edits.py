@@ -205,8 +205,9 @@ def _set_keyword(call: cst.Call, name: str, value: str) -> cst.Call:
         # (a newline and indentation in a call laid out one argument per line).
         if len(args) >= 2 and isinstance(args[-2].comma, cst.Comma):
             separator = _without_comment(args[-2].comma)
-        elif isinstance(args[-1].comma, cst.Comma):
-            separator = cst.Comma(whitespace_after=call.whitespace_before_args)
+        elif isinstance(call.whitespace_before_args, cst.ParenthesizedWhitespace):
+            # One argument on its own line: the new one goes on a line of its own too.
+            separator = _without_comment(cst.Comma(whitespace_after=call.whitespace_before_args))
         else:
             separator = space
         # What followed the last argument (a trailing comma, the line break before
@@ -256,7 +257,7 @@ def _on_commit(call: cst.Call, helper: str) -> cst.Call:
         if len(call.args) > 1 and isinstance(after_first, cst.Comma):
             comma = _without_comment(after_first)
         elif isinstance(after_first, cst.Comma):
-            comma = cst.Comma(whitespace_after=call.whitespace_before_args)
+            comma = _without_comment(cst.Comma(whitespace_after=call.whitespace_before_args))
         else:
             comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
         first = cst.Arg(value=call.func, comma=comma)
