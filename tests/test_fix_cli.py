@@ -251,8 +251,12 @@ def test_fixes_on_one_call_are_applied_in_successive_rounds(project: Path) -> No
     code, _, err = invoke("fix", "--unsafe-fixes", "--select", "JOB302,JOB401", str(project))
     assert code == 0, err
     decorator = (
-        "@app.task(autoretry_for=(OSError,), retry_backoff=True, time_limit=300, "
-        "soft_time_limit=270)"
+        "@app.task(\n"
+        "    autoretry_for=(OSError,),\n"
+        "    retry_backoff=True,\n"
+        "    time_limit=300,\n"
+        "    soft_time_limit=270,\n"
+        ")"
     )
     assert decorator in (project / "tasks.py").read_text()
 
@@ -282,3 +286,37 @@ def test_imports_are_merged_and_never_repeated(project: Path) -> None:
     assert "from celery.exceptions import Reject, Retry\n" in fixed
     assert fixed.count("import Reject") == 1
     assert "    except (Reject, Retry):\n        raise\n    except Exception:\n" in fixed
+
+
+LONG_DECORATOR = """\
+from celery import Celery
+
+app = Celery("shop", broker="redis://localhost:6379/0")
+
+
+@app.task(bind=True, retry_backoff=30, retry_kwargs={"max_retries": 5})  # the ERP client
+def sync(self, order_id):
+    pass
+"""
+
+
+def test_a_decorator_made_too_long_is_split(project: Path) -> None:
+    (project / "tasks.py").write_text(LONG_DECORATOR)
+    invoke("fix", "--unsafe-fixes", "--select", "JOB401", str(project))
+    assert (project / "tasks.py").read_text() == LONG_DECORATOR.replace(
+        '@app.task(bind=True, retry_backoff=30, retry_kwargs={"max_retries": 5})',
+        "@app.task(\n"
+        "    bind=True,\n"
+        "    retry_backoff=30,\n"
+        '    retry_kwargs={"max_retries": 5},\n'
+        "    time_limit=300,\n"
+        "    soft_time_limit=270,\n"
+        ")",
+    )
+    (project / "tasks.py").write_text(LONG_DECORATOR)
+    (project / "jobaudit.toml").write_text("[fix]\nline-length = 120\n")
+    invoke("fix", "--unsafe-fixes", "--select", "JOB401", str(project))
+    assert (
+        'max_retries": 5}, time_limit=300, soft_time_limit=270)  # the ERP'
+        in (project / "tasks.py").read_text()
+    )

@@ -124,6 +124,8 @@ class FixConfig:
     request_timeout: int = 30
     time_limit_scope: str = "task"
     """JOB401: ``task`` adds limits to each task, ``project`` one app-wide setting."""
+    line_length: int = 88
+    """A decorator a fix makes longer than this is split one argument per line."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,7 @@ _FIX_KEYS: tuple[str, ...] = (
     "max-attempts",
     "request-timeout",
     "time-limit-scope",
+    "line-length",
 )
 
 _CUSTOM_KEYS: tuple[str, ...] = (
@@ -360,6 +363,7 @@ def _fix_config(reader: _Reader | None) -> FixConfig:
         max_attempts=reader.positive("max-attempts", default.max_attempts),
         request_timeout=reader.positive("request-timeout", default.request_timeout),
         time_limit_scope=reader.choice("time-limit-scope", ("task", "project"), "task"),
+        line_length=reader.positive("line-length", default.line_length),
     )
     if config.soft_time_limit >= config.time_limit:
         raise ConfigError(

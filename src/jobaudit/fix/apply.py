@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import libcst as cst
 from libcst.metadata import MetadataWrapper
 
-from jobaudit.fix.edits import Applier, Point, char_span
+from jobaudit.fix.edits import Applier, Layout, Point, char_span
 from jobaudit.fix.imports import ImportConflict, add_imports
 from jobaudit.fix.model import Fix, Import
 
@@ -40,11 +40,15 @@ def choose(fixes: Sequence[Fix], lines: Sequence[str]) -> list[Fix]:
 
 
 def apply_fixes(
-    source: bytes, fixes: Sequence[Fix], first_party: frozenset[str] = frozenset()
+    source: bytes,
+    fixes: Sequence[Fix],
+    first_party: frozenset[str] = frozenset(),
+    line_length: int = 88,
 ) -> tuple[bytes, list[Fix]]:
     """``source`` with as many of ``fixes`` applied as can be this round, and which ones.
 
-    ``first_party``: the project's top-level packages, for placing imports.
+    ``first_party``: the project's top-level packages, for placing imports;
+    ``line_length``: beyond it, a decorator an edit lengthened is split.
     """
     try:
         module = cst.parse_module(source)
@@ -59,7 +63,7 @@ def apply_fixes(
             add_imports(module, [*imports, *fix.imports])
         except ImportConflict:
             continue
-        applier = Applier(fix.edits, lines)
+        applier = Applier(fix.edits, lines, Layout(line_length, module.default_indent))
         edited = MetadataWrapper(module, unsafe_skip_copy=True).visit(applier)
         if applier.applied != set(fix.edits):
             continue

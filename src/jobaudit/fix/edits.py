@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import libcst as cst
 from libcst.metadata import CodeRange, PositionProvider
@@ -38,13 +39,16 @@ class Applier(cst.CSTTransformer):
 
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, edits: Sequence[model.Edit], lines: Sequence[str]) -> None:
+    def __init__(
+        self, edits: Sequence[model.Edit], lines: Sequence[str], layout: Layout | None = None
+    ) -> None:
         super().__init__()
         self.pending: dict[Point, list[tuple[model.Edit, Point]]] = defaultdict(list)
         for edit in edits:
             start, end = char_span(edit, lines)
             self.pending[start].append((edit, end))
         self.applied: set[model.Edit] = set()
+        self.layout = layout or Layout()
 
     def _take(self, node: cst.CSTNode, kinds: set[str], exact: bool = False) -> list[model.Edit]:
         where: CodeRange = self.get_metadata(PositionProvider, node)
@@ -77,17 +81,32 @@ class Applier(cst.CSTTransformer):
     def leave_Decorator(
         self, original_node: cst.Decorator, updated_node: cst.Decorator
     ) -> cst.Decorator:
-        """A bare ``@app.task`` given a keyword becomes ``@app.task(keyword=...)``."""
+        """A bare ``@app.task`` given a keyword becomes ``@app.task(keyword=...)``.
+
+        A decorator written on one line that an edit made longer than the line
+        length is split one argument per line, as black and ruff format it.
+        """
         target = original_node.decorator
         if isinstance(target, cst.Call):
-            return updated_node
-        edits = self._take(target, {model.SET_KEYWORD}, exact=True)
-        if not edits:
-            return updated_node
-        call = cst.Call(func=updated_node.decorator)
-        for edit in edits:
-            call = _set_keyword(call, edit.name, edit.value)
-        return updated_node.with_changes(decorator=call)
+            node = updated_node
+        else:
+            edits = self._take(target, {model.SET_KEYWORD}, exact=True)
+            if not edits:
+                return updated_node
+            call = cst.Call(func=updated_node.decorator)
+            for edit in edits:
+                call = _set_keyword(call, edit.name, edit.value)
+            node = updated_node.with_changes(decorator=call)
+        where: CodeRange = self.get_metadata(PositionProvider, original_node)
+        new = node.decorator
+        if node is original_node or where.start.line != where.end.line:
+            return node
+        if not isinstance(new, cst.Call) or not new.args:
+            return node
+        width = where.start.column + 1 + len(EMPTY.code_for_node(new))
+        if width <= self.layout.line_length:
+            return node
+        return node.with_changes(decorator=_exploded(new, self.layout.indent))
 
     # -- statements -------------------------------------------------------------------
 
@@ -135,6 +154,35 @@ class Applier(cst.CSTTransformer):
                 handlers.append(_reraise(edit.value))
             handlers.append(updated)
         return updated_node.with_changes(handlers=handlers)
+
+
+EMPTY = cst.Module(body=[])
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the file is formatted: its line length and one level of indentation."""
+
+    line_length: int = 88
+    indent: str = "    "
+
+
+def _exploded(call: cst.Call, indent: str) -> cst.Call:
+    """``f(a, b)`` as ``f(\\n    a,\\n    b,\\n)``, relative to the enclosing block."""
+
+    def line_break(extra: str) -> cst.ParenthesizedWhitespace:
+        return cst.ParenthesizedWhitespace(indent=True, last_line=cst.SimpleWhitespace(extra))
+
+    args = [
+        arg.with_changes(
+            comma=cst.Comma(
+                whitespace_after=line_break(indent if index < len(call.args) - 1 else "")
+            ),
+            whitespace_after_arg=cst.SimpleWhitespace(""),
+        )
+        for index, arg in enumerate(call.args)
+    ]
+    return call.with_changes(args=args, whitespace_before_args=line_break(indent))
 
 
 def _reraise(types: str) -> cst.ExceptHandler:

@@ -85,7 +85,9 @@ def fix_project(
             if source is None:
                 source = file.read_bytes()
                 outcome.original[path] = source
-            new, done = apply_fixes(source, [fix for _, fix in pairs], _first_party(outcome))
+            fixes = [fix for _, fix in pairs]
+            line_length = config.fix.line_length
+            new, done = apply_fixes(source, fixes, _first_party(outcome), line_length)
             if new != source:
                 overlay[path] = new
                 changed = True
