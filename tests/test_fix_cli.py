@@ -320,3 +320,13 @@ def test_a_decorator_made_too_long_is_split(project: Path) -> None:
         'max_retries": 5}, time_limit=300, soft_time_limit=270)  # the ERP'
         in (project / "tasks.py").read_text()
     )
+
+
+def test_a_decorator_that_was_long_already_stays_on_its_line(project: Path) -> None:
+    long_already = LONG_DECORATOR.replace("bind=True,", "bind=True, acks_late=True, queue='erp',")
+    (project / "tasks.py").write_text(long_already)
+    invoke("fix", "--unsafe-fixes", "--select", "JOB401", str(project))
+    assert (
+        "queue='erp', retry_backoff=30, retry_kwargs={\"max_retries\": 5}, time_limit=300,"
+        in (project / "tasks.py").read_text()
+    )

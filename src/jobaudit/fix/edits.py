@@ -84,7 +84,8 @@ class Applier(cst.CSTTransformer):
         """A bare ``@app.task`` given a keyword becomes ``@app.task(keyword=...)``.
 
         A decorator written on one line that an edit made longer than the line
-        length is split one argument per line, as black and ruff format it.
+        length is split one argument per line, as black and ruff format it
+        (unless it was longer already: the project keeps long lines then).
         """
         target = original_node.decorator
         if isinstance(target, cst.Call):
@@ -104,8 +105,8 @@ class Applier(cst.CSTTransformer):
         if not isinstance(new, cst.Call) or not new.args:
             return node
         width = where.start.column + 1 + len(EMPTY.code_for_node(new))
-        if width <= self.layout.line_length:
-            return node
+        if width <= self.layout.line_length or where.end.column > self.layout.line_length:
+            return node  # short enough, or the project writes longer lines anyway
         return node.with_changes(decorator=_exploded(new, self.layout.indent))
 
     # -- statements -------------------------------------------------------------------
