@@ -264,6 +264,17 @@ def _set_keyword(call: cst.Call, name: str, value: str) -> cst.Call:
         new = new.with_changes(
             comma=args[-1].comma, whitespace_after_arg=args[-1].whitespace_after_arg
         )
+        closing = args[-1].whitespace_after_arg
+        if (
+            isinstance(separator.whitespace_after, cst.ParenthesizedWhitespace)
+            and not isinstance(args[-1].comma, cst.Comma)
+            and isinstance(closing, cst.ParenthesizedWhitespace)
+        ):
+            # Now one argument per line: a trailing comma, as black adds when it splits.
+            new = new.with_changes(
+                comma=cst.Comma(whitespace_after=closing),
+                whitespace_after_arg=cst.SimpleWhitespace(""),
+            )
         args[-1] = args[-1].with_changes(
             comma=separator, whitespace_after_arg=cst.SimpleWhitespace("")
         )
