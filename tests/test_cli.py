@@ -121,7 +121,9 @@ def test_json_document_shape(project: Path) -> None:
         "end_column": 41,
         "job": "tasks.sync",
         "related": [],
+        "fix": finding["fix"],
     }
+    assert finding["fix"]["applicability"] == "unsafe"
     assert document["summary"]["errors"] == 1
     assert document["notices"] == []
 

@@ -77,10 +77,10 @@ def hook_repository(target: Path) -> Path:
 
 
 def try_repo(
-    project: Path, hooks: Path, home: Path, *args: str
+    project: Path, hooks: Path, home: Path, *args: str, hook: str = "jobaudit"
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pre_commit", "try-repo", str(hooks), "jobaudit", *args],
+        [sys.executable, "-m", "pre_commit", "try-repo", str(hooks), hook, *args],
         cwd=project,
         capture_output=True,
         text=True,
@@ -120,6 +120,37 @@ def test_hook_fails_on_a_finding_and_passes_once_fixed(tmp_path: Path) -> None:
     passed = try_repo(project, hooks, tmp_path / "cache", "--files", "shop/tasks.py")
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "Passed" in passed.stdout
+
+
+STATEMENT_RETRY = """\
+from shop.celery import app
+
+
+@app.task(bind=True, max_retries=3)
+def sync(self, order_id):
+    try:
+        pass
+    except OSError as exc:
+        self.retry(exc=exc, countdown=2**self.request.retries * 10)
+"""
+
+
+def test_fix_hook_fixes_and_fails_so_the_change_is_reviewed(tmp_path: Path) -> None:
+    hooks = hook_repository(tmp_path / "hooks")
+    project = shop(tmp_path / "project", STATEMENT_RETRY)
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+
+    fixed = try_repo(project, hooks, tmp_path / "cache", "--all-files", hook="jobaudit-fix")
+    output = fixed.stdout + fixed.stderr
+    assert fixed.returncode == 1, output
+    assert "files were modified by this hook" in output
+    tasks = (project / "shop" / "tasks.py").read_text()
+    assert tasks == STATEMENT_RETRY.replace("        self.retry(", "        raise self.retry(")
+
+    git(project, "add", "-A")
+    again = try_repo(project, hooks, tmp_path / "cache", "--all-files", hook="jobaudit-fix")
+    assert again.returncode == 0, again.stdout + again.stderr
 
 
 # -- files given alone: reported on, analysed within their project -------------------------

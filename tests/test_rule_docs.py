@@ -2,18 +2,24 @@
 
 Every ```` ```python bad ```` block must yield exactly its ``# expect:``
 findings and every ```` ```python good ```` block nothing, each analysed alone
-as ``example.py`` with the default rules plus the page's own rule.
+as ``example.py`` with the default rules plus the page's own rule.  A
+```` ```python fixed ```` block (in ``## Fix safety``) must be what the rule's
+fixes make of the page's first bad block.
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from jobaudit.checks import ALL_RULES, Rule
+from jobaudit.config import Config
+from jobaudit.fix.engine import fix_project
 from jobaudit.testing import (
+    EXAMPLE_FILE,
     AnnotationError,
     Block,
     FixtureError,
@@ -22,6 +28,7 @@ from jobaudit.testing import (
     example_rules,
     parse_annotations,
     run_example,
+    without_annotations,
 )
 
 PAGES = Path(__file__).resolve().parents[1] / "rules"
@@ -34,7 +41,8 @@ SECTIONS = (
     "Known problems",
     "References",
 )
-OPTIONAL_SECTIONS = frozenset({"Fix safety"})
+FIX_SAFETY = "Fix safety"
+"""Required on the page of a rule whose findings carry fixes, after the examples (as in ruff)."""
 HEADER_FIELDS = ("Level", "Default", "Scope", "Frameworks")
 
 
@@ -67,8 +75,10 @@ def test_page_structure(rule: type[Rule]) -> None:
     title = next((line for line in lines if line.strip()), "")
     assert title == f"# {rule.code}: {rule.name}", f"title line is {title!r}"
     headings = [line[3:].strip() for line in lines if line.startswith("## ")]
-    required = [heading for heading in headings if heading not in OPTIONAL_SECTIONS]
-    assert required == list(SECTIONS), f"sections are {headings}, expected {list(SECTIONS)}"
+    expected = list(SECTIONS)
+    if rule.fixable:
+        expected.insert(expected.index("Options"), FIX_SAFETY)
+    assert headings == expected, f"sections are {headings}, expected {expected}"
     header = text.split("\n## ", 1)[0]
     missing = [field for field in HEADER_FIELDS if field not in header]
     assert not missing, f"the header under the title does not give {', '.join(missing)}"
@@ -76,11 +86,17 @@ def test_page_structure(rule: type[Rule]) -> None:
     default = "preview" if rule.preview else "on"
     assert re.search(rf"\b{default}\b", header), f"the header does not say default {default}"
     kinds = {block.kind for block in code_blocks(text)}
-    assert kinds == {"bad", "good"}, f"the page needs python bad and python good blocks: {kinds}"
+    assert kinds - {"fixed"} == {"bad", "good"}, (
+        f"the page needs python bad and python good blocks: {kinds}"
+    )
+    assert rule.fixable or "fixed" not in kinds, "a python fixed block on a rule without fixes"
 
 
 @pytest.mark.parametrize(("rule", "block"), _examples(), ids=_example_id)
 def test_example(rule: type[Rule], block: Block) -> None:
+    if block.kind == "fixed":
+        _check_fixed(rule, block)
+        return
     where = f"rules/{_page(rule).name}, {block.kind} block at line {block.line}"
     try:
         annotations = parse_annotations(block.code)
@@ -97,3 +113,20 @@ def test_example(rule: type[Rule], block: Block) -> None:
     if problems:
         listing = "\n  ".join(problems)
         pytest.fail(f"{where} (lines counted within the block):\n  {listing}", pytrace=False)
+
+
+def _check_fixed(rule: type[Rule], block: Block) -> None:
+    """A ``python fixed`` block is the page's first bad block, annotations dropped, after
+    ``jobaudit fix --unsafe-fixes --select <the page's rule>``."""
+    blocks = code_blocks(_page(rule).read_text(encoding="utf-8"))
+    bad = next(b for b in blocks if b.kind == "bad")
+    with tempfile.TemporaryDirectory(prefix="jobaudit-fixed-") as tmp:
+        target = Path(tmp) / EXAMPLE_FILE
+        target.write_text(without_annotations(bad.code), encoding="utf-8")
+        config = Config(root=Path(tmp), source=None)
+        outcome = fix_project([target], config, [rule()], None, unsafe=True)
+    fixed = outcome.fixed.get(EXAMPLE_FILE, b"").decode("utf-8")
+    assert fixed == block.code, (
+        f"rules/{_page(rule).name}, fixed block at line {block.line} is not what "
+        f"`jobaudit fix --unsafe-fixes` makes of the bad block at line {bad.line}:\n{fixed}"
+    )

@@ -223,6 +223,9 @@ def main() -> None:
 )
 @click.option("--statistics", is_flag=True, help="Count findings per rule.")
 @click.option("--show-source", is_flag=True, help="Print the source line of each finding.")
+@click.option("--fix", "apply_fixes", is_flag=True, help="Apply fixes, then report what is left.")
+@click.option("--unsafe-fixes", is_flag=True, help="With --fix: also apply unsafe fixes.")
+@click.option("--show-fixes", is_flag=True, help="With --fix: list the fixes applied.")
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only, no notices or summary.")
 @click.option(
     "--color/--no-color",
@@ -248,6 +251,9 @@ def check(
     diff_ref: str | None,
     statistics: bool,
     show_source: bool,
+    apply_fixes: bool,
+    unsafe_fixes: bool,
+    show_fixes: bool,
     quiet: bool,
     color: bool | None,
     config_file: Path | None,
@@ -274,7 +280,23 @@ def check(
     _check_codes(config)
     rules = select_rules(config.select, config.ignore, config.extend_select, config.preview)
     context, report = split_targets(targets, config)
-    result = _run(context, config, rules, report, speed)
+    if apply_fixes and write_baseline is None:
+        from jobaudit.fix.command import fix_files
+
+        narrow = _fix_narrow(report, baseline_file, diff_ref, config.root)
+        result, _ = fix_files(
+            context,
+            config,
+            rules,
+            report,
+            unsafe=unsafe_fixes,
+            diff=False,
+            show_fixes=show_fixes,
+            quiet=quiet,
+            narrow=narrow,
+        )
+    else:
+        result = _run(context, config, rules, report, speed)
     result = _narrow(result, report, write_baseline, baseline_file, diff_ref, quiet)
     if fmt == "json":
         _write(output, json_report.render(result))
@@ -288,7 +310,9 @@ def check(
         _write(output, github.render(result))
     else:
         use_color = _color(color) and output is None
-        rendered = text.render(result, use_color, statistics, show_source)
+        rendered = text.render(
+            result, use_color, statistics, show_source, hints=not quiet and not apply_fixes
+        )
         if quiet:
             rendered = "".join(line + "\n" for line in rendered.splitlines()[:-1] if line)
         _write(output, rendered)
@@ -327,6 +351,30 @@ def _narrow(
     return result
 
 
+def _fix_narrow(
+    report: Sequence[Path] | None, baseline_file: Path | None, diff_ref: str | None, root: Path
+) -> Callable[[Result], Result]:
+    """What each fix round leaves alone: baselined findings, and lines unchanged since REF."""
+    try:
+        changes = diffmode.changes(diff_ref, root) if diff_ref is not None else None
+    except diffmode.DiffError as exc:
+        click.echo(f"jobaudit: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+
+    def narrow(result: Result) -> Result:
+        try:
+            if baseline_file is not None:
+                result = baseline.apply(result, baseline_file, report).result
+        except baseline.BaselineError as exc:
+            click.echo(f"jobaudit: error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        if changes is not None:
+            result = diffmode.only_changed(result, changes)[0]
+        return result
+
+    return narrow
+
+
 def _baseline_line(applied: baseline.Applied, file: Path) -> str:
     line = f"jobaudit: {plural(applied.baselined, 'finding')} in the baseline {file} not shown"
     if applied.stale:
@@ -360,6 +408,86 @@ def _exit_code(result: Result, fail_on: str, exit_zero: bool) -> int:
     threshold = LEVEL_RANK[fail_on]
     failing = [f for f in result.findings if LEVEL_RANK[f.level] <= threshold]
     return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+
+@main.command("fix")
+@paths_argument
+@click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff; write nothing.")
+@click.option("--unsafe-fixes", is_flag=True, help="Also apply fixes that choose a value.")
+@click.option("--show-fixes", is_flag=True, help="List each fix applied.")
+@click.option(
+    "--select", multiple=True, help="Rule codes or prefixes to fix (replaces the default set)."
+)
+@click.option("--extend-select", multiple=True, help="Rule codes or prefixes to fix in addition.")
+@click.option("--ignore", multiple=True, help="Rule codes or prefixes not to fix.")
+@click.option("--preview/--no-preview", default=None, help="Also fix rules in preview.")
+@click.option(
+    "--baseline",
+    "baseline_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Leave the findings recorded in this baseline FILE alone.",
+)
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain.")
+@click.option("--quiet", "-q", is_flag=True, help="Print remaining findings only.")
+@config_option
+def fix_command(
+    paths: tuple[Path, ...],
+    show_diff: bool,
+    unsafe_fixes: bool,
+    show_fixes: bool,
+    select: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    preview: bool | None,
+    baseline_file: Path | None,
+    exit_zero: bool,
+    quiet: bool,
+    config_file: Path | None,
+) -> None:
+    """Fix the findings under PATHS that have a fix, then report what is left.
+
+    Exits 0 when nothing is left at or above --fail-on, 1 when findings
+    remain; with --diff, 1 when there is something to fix, 0 otherwise.
+    """
+    from jobaudit.fix.command import fix_files
+
+    targets = list(paths) or [Path(".")]
+    config = _load(targets, config_file)
+    overrides: dict[str, object] = {}
+    if select:
+        overrides["select"] = _codes(select)
+    if extend_select:
+        overrides["extend_select"] = config.extend_select + _codes(extend_select)
+    if ignore:
+        overrides["ignore"] = config.ignore + _codes(ignore)
+    if preview is not None:
+        overrides["preview"] = preview
+    if overrides:
+        config = config.with_overrides(**overrides)
+    _check_codes(config)
+    rules = select_rules(config.select, config.ignore, config.extend_select, config.preview)
+    context, report = split_targets(targets, config)
+    result, outcome = fix_files(
+        context,
+        config,
+        rules,
+        report,
+        unsafe=unsafe_fixes,
+        diff=show_diff,
+        show_fixes=show_fixes,
+        quiet=quiet,
+        narrow=_fix_narrow(report, baseline_file, None, config.root),
+    )
+    result = _narrow(result, report, None, baseline_file, None, quiet=True)
+    if show_diff:
+        _print_notices(result, quiet)
+        sys.exit(EXIT_ERROR if result.internal_errors else int(bool(outcome.fixed)))
+    rendered = text.render(result, _color(None), fixed=len(outcome.applied), hints=not quiet)
+    if quiet:
+        rendered = "".join(line + "\n" for line in rendered.splitlines()[:-1] if line)
+    click.echo(rendered, nl=False)
+    _print_notices(result, quiet)
+    sys.exit(_exit_code(result, config.fail_on, exit_zero))
 
 
 @main.command()

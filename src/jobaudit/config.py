@@ -39,6 +39,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "CustomConfig",
+    "FixConfig",
     "load_config",
 ]
 
@@ -109,6 +110,25 @@ class CustomConfig:
 
 
 @dataclass(frozen=True)
+class FixConfig:
+    """The values unsafe fixes write (``[tool.jobaudit.fix]``), documented in docs/configuration.md.
+
+    A fix that must choose a number takes it from here, never from a guess
+    of its own, so a team decides once what "a time limit" means for it.
+    """
+
+    time_limit: int = 300
+    soft_time_limit: int = 270
+    max_attempts: int = 5
+    """Attempts in all (the first run included): Celery ``max_retries`` is one less."""
+    request_timeout: int = 30
+    time_limit_scope: str = "task"
+    """JOB401: ``task`` adds limits to each task, ``project`` one app-wide setting."""
+    line_length: int = 88
+    """A decorator a fix makes longer than this is split one argument per line."""
+
+
+@dataclass(frozen=True)
 class Config:
     """The effective configuration of one run.
 
@@ -137,6 +157,7 @@ class Config:
     fail_on: str = "warning"
     custom: CustomConfig = field(default_factory=CustomConfig)
     rules: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    fix: FixConfig = field(default_factory=FixConfig)
 
     def with_overrides(self, **changes: Any) -> Config:
         """Return a copy with some fields replaced (command-line options win over the file)."""
@@ -165,6 +186,16 @@ _TOP_KEYS: tuple[str, ...] = (
     "fail-on",
     "custom",
     "rules",
+    "fix",
+)
+
+_FIX_KEYS: tuple[str, ...] = (
+    "time-limit",
+    "soft-time-limit",
+    "max-attempts",
+    "request-timeout",
+    "time-limit-scope",
+    "line-length",
 )
 
 _CUSTOM_KEYS: tuple[str, ...] = (
@@ -317,7 +348,29 @@ def _config_from(path: Path, table: dict[str, Any] | None, known_codes: Collecti
         fail_on=reader.choice("fail-on", FAIL_ON_LEVELS, "warning"),
         custom=_custom_config(reader.subtable("custom")),
         rules=_rule_tables(reader.subtable("rules")),
+        fix=_fix_config(reader.subtable("fix")),
     )
+
+
+def _fix_config(reader: _Reader | None) -> FixConfig:
+    if reader is None:
+        return FixConfig()
+    reader.reject_unknown(_FIX_KEYS)
+    default = FixConfig()
+    config = FixConfig(
+        time_limit=reader.positive("time-limit", default.time_limit),
+        soft_time_limit=reader.positive("soft-time-limit", default.soft_time_limit),
+        max_attempts=reader.positive("max-attempts", default.max_attempts),
+        request_timeout=reader.positive("request-timeout", default.request_timeout),
+        time_limit_scope=reader.choice("time-limit-scope", ("task", "project"), "task"),
+        line_length=reader.positive("line-length", default.line_length),
+    )
+    if config.soft_time_limit >= config.time_limit:
+        raise ConfigError(
+            f"{reader.file}: {reader.section} 'soft-time-limit' ({config.soft_time_limit}) must "
+            f"be less than 'time-limit' ({config.time_limit}), or the soft limit never fires"
+        )
+    return config
 
 
 def _custom_config(reader: _Reader | None) -> CustomConfig:
@@ -390,6 +443,14 @@ class _Reader:
         value = self.table[key]
         if not isinstance(value, bool):
             raise self.type_error(key, "a boolean", value)
+        return value
+
+    def positive(self, key: str, default: int) -> int:
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.type_error(key, "a positive integer", value)
         return value
 
     def choice(self, key: str, choices: Sequence[str], default: str) -> str:

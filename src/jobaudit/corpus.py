@@ -13,7 +13,7 @@ so the output is too.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from jobaudit.facts import FileFacts
@@ -45,9 +45,12 @@ class Corpus:
         cache: Cache | None = None,
         jobs: int = 1,
         named: frozenset[str] | set[str] = frozenset(),
+        overlay: Mapping[str, bytes] | None = None,
     ) -> None:
         """``named``: files given by name on the command line, always parsed (as ruff
-        reports a syntax error in a file it is given)."""
+        reports a syntax error in a file it is given).  ``overlay``: contents to use
+        instead of what is on disk, by relative path (``fix`` between its rounds)."""
+        self.overlay = overlay or {}
         self.files = sorted(files)
         self.names = names
         self.cache = cache
@@ -69,7 +72,7 @@ class Corpus:
             self._parse([file.relpath for file in self.files])
             self.selected = set(self.facts) | set(self.notices)
             return
-        if jobs > 1 and len(self.files) >= _PARALLEL_SCAN:
+        if jobs > 1 and len(self.files) >= _PARALLEL_SCAN and not self.overlay:
             work = [(file, *names[file.relpath]) for file in self.files]
             scanned = scan_many(work, self.registry, jobs)
             pairs = zip(self.files, scanned, strict=True)
@@ -77,7 +80,7 @@ class Corpus:
         for file in self.files:
             if file.relpath in self._scans:
                 continue
-            data = read_bytes(file)
+            data = self._read(file.relpath)
             self._data[file.relpath] = data
             module, is_package = names[file.relpath]
             scan = cache.scan(file, data, module, is_package) if cache else None
@@ -188,7 +191,7 @@ class Corpus:
     def _words(self, relpath: str) -> set[str]:
         data = self._data.get(relpath)
         if data is None:
-            data = read_bytes(self._file[relpath]) or b""
+            data = self._read(relpath) or b""
         return {word.decode("ascii") for word in _WORD.findall(data)}
 
     # -- parsing -------------------------------------------------------------------------
@@ -206,8 +209,8 @@ class Corpus:
         todo: list[str] = []
         for rel in relpaths:
             data = self._data.get(rel)
-            if data is None and self.cache is not None and rel in self._scans:
-                data = self._data[rel] = read_bytes(self._file[rel])  # scanned in a worker
+            if data is None and (rel in self.overlay or (self.cache and rel in self._scans)):
+                data = self._data[rel] = self._read(rel)  # not read yet, or scanned in a worker
             cached = (
                 self.cache.facts(self._file[rel], data, *self.names[rel])
                 if self.cache and data
@@ -229,6 +232,10 @@ class Corpus:
             if self.cache is not None and data is not None:
                 self.cache.store_facts(self._file[rel], data, *self.names[rel], result)
             self._data.pop(rel, None)
+
+    def _read(self, relpath: str) -> bytes | None:
+        found = self.overlay.get(relpath)
+        return found if found is not None else read_bytes(self._file[relpath])
 
     def loaded(self) -> list[FileFacts]:
         return [self.facts[rel] for rel in sorted(self.selected) if rel in self.facts]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -161,6 +161,7 @@ def run(
     prefilter: bool = True,
     cache: Cache | None = None,
     jobs: int = 1,
+    overlay: Mapping[str, bytes] | None = None,
 ) -> Result:
     """Analyse ``paths``; with ``report``, report on those files only (:func:`split_targets`).
 
@@ -182,6 +183,7 @@ def run(
         cache=cache,
         jobs=jobs,
         named={file.relpath for file in files if os.path.realpath(file.path) in named},
+        overlay=overlay,
     )
     clock.lap("read and parse")
     project = model(corpus, config, worker_options(config.root, paths))

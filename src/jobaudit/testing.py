@@ -320,8 +320,23 @@ def compare(annotations: Iterable[Annotation], findings: Iterable[Finding]) -> l
 _FENCE = re.compile(r"^(?P<indent>[ ]{0,3})(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
 
 
+BLOCK_KINDS = frozenset({"bad", "good", "fixed"})
+"""``fixed``: the page's first ``bad`` block after its rule's fixes (``## Fix safety``)."""
+_ANNOTATION_COMMENT = re.compile(r"[ \t]*#[ \t]*(?:todo-)?(?:expect|ok):.*$")
+
+
+def without_annotations(code: str) -> str:
+    """``code`` without its ``# expect:``-style comments (own-line ones with their line)."""
+    kept: list[str] = []
+    for line in code.splitlines():
+        stripped = _ANNOTATION_COMMENT.sub("", line)
+        if stripped.strip() or not line.strip():
+            kept.append(stripped)
+    return "\n".join(kept) + "\n"
+
+
 def code_blocks(markdown: str) -> list[Block]:
-    """The ``python bad`` and ``python good`` fenced blocks of a page, in order."""
+    """The ``python bad``, ``good`` and ``fixed`` fenced blocks of a page, in order."""
     blocks: list[Block] = []
     lines = markdown.splitlines()
     index = 0
@@ -345,6 +360,6 @@ def code_blocks(markdown: str) -> list[Block]:
             ):
                 break
             body.append(lines[index - 1])
-        if len(words) == 2 and words[0] == "python" and words[1] in {"bad", "good"}:
+        if len(words) == 2 and words[0] == "python" and words[1] in BLOCK_KINDS:
             blocks.append(Block(words[1], "\n".join(body) + "\n", start))
     return blocks

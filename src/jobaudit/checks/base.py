@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from jobaudit.fix.model import Fix
 from jobaudit.model import Job, Location
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ class Finding:
     job: str | None = None
     """The job's qualified name (``pkg.tasks.send_receipt``)."""
     related: tuple[Related, ...] = field(default=(), compare=False)
+    fix: Fix | None = field(default=None, compare=False)
+    """How to fix it, as data; ``jobaudit.fix`` turns it into source edits."""
 
     @property
     def location(self) -> Location:
@@ -60,6 +63,8 @@ class Rule:
     """One sentence for ``jobaudit rules`` and SARIF ``shortDescription``."""
     frameworks: ClassVar[tuple[str, ...]] = ()
     """Frameworks the trigger names (documentation and the fixture checks)."""
+    fixable: ClassVar[bool] = False
+    """Some of its findings carry a fix; its page then explains the fix's safety."""
 
     def check_job(self, job: Job, project: Project) -> Iterator[Finding]:
         return iter(())
@@ -73,6 +78,7 @@ class Rule:
         message: str,
         job: Job | None = None,
         related: tuple[Related, ...] = (),
+        fix: Fix | None = None,
     ) -> Finding:
         line, column, end_line, end_column = location.span
         return Finding(
@@ -87,4 +93,5 @@ class Rule:
             message=message,
             job=job.qualname if job is not None else None,
             related=related,
+            fix=fix,
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 from jobaudit import __version__
 from jobaudit.engine import Result
+from jobaudit.fix.model import Fix
 from jobaudit.report.common import level_counts, place
 from jobaudit.report.jobs import SCHEMA_VERSION
 
@@ -35,6 +36,7 @@ def findings_document(result: Result) -> dict[str, Any]:
                     }
                     for related in finding.related
                 ],
+                "fix": _fix(finding.fix),
             }
         )
     counts = level_counts(result.findings)
@@ -55,6 +57,31 @@ def findings_document(result: Result) -> dict[str, Any]:
             "notes": counts["note"],
             "suppressed": result.suppressed,
         },
+    }
+
+
+def _fix(fix: Fix | None) -> dict[str, Any] | None:
+    """What ``jobaudit fix`` would do: its safety, a message, and the edits as data."""
+    if fix is None:
+        return None
+    return {
+        "applicability": fix.safety,
+        "message": fix.message,
+        "edits": [
+            {
+                "kind": edit.kind,
+                "path": edit.path,
+                "line": edit.span[0],
+                "end_line": edit.span[2],
+                "name": edit.name or None,
+                "value": edit.value or None,
+            }
+            for edit in fix.edits
+        ],
+        "imports": [
+            f"from {item.module} import {item.name}" if item.name else f"import {item.module}"
+            for item in fix.imports
+        ],
     }
 
 

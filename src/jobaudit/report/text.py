@@ -7,12 +7,24 @@ from collections import Counter
 import click
 
 from jobaudit.engine import Result
+from jobaudit.fix.model import SAFE
 from jobaudit.report.common import level_counts, place, plural
 
 COLORS = {"error": "red", "warning": "yellow", "note": "cyan"}
 
 
-def render(result: Result, color: bool, statistics: bool = False, show_source: bool = False) -> str:
+def render(
+    result: Result,
+    color: bool,
+    statistics: bool = False,
+    show_source: bool = False,
+    fixed: int = 0,
+    hints: bool = True,
+) -> str:
+    """The report; ``fixed`` is how many findings ``fix`` (or ``check --fix``) fixed.
+
+    ``hints`` adds the lines saying what ``jobaudit fix`` could do (not with ``--quiet``).
+    """
     lines: list[str] = []
     for finding in result.findings:
         placed = place(result, finding)
@@ -23,9 +35,10 @@ def render(result: Result, color: bool, statistics: bool = False, show_source: b
             else finding.code
         )
         level = click.style(finding.level, fg=COLORS[finding.level]) if color else finding.level
+        marker = " [*]" if finding.fix is not None and finding.fix.safety == SAFE else ""
         lines.append(
             f"{click.style(location, bold=True) if color else location} "
-            f"{code} [{level}] {finding.message}"
+            f"{code}{marker} [{level}] {finding.message}"
         )
         if show_source:
             facts = result.project.resolver.facts_by_path.get(finding.path)
@@ -41,8 +54,26 @@ def render(result: Result, color: bool, statistics: bool = False, show_source: b
         lines.append("")
         for (code, name, level), count in sorted(counts.items()):
             lines.append(f"{count:>5}  {code}  {name} [{level}]")
+    if hints:
+        lines.extend(fixable_lines(result, fixed))
     lines.append(summary(result))
     return "\n".join(lines) + "\n"
+
+
+def fixable_lines(result: Result, fixed: int = 0) -> list[str]:
+    """How many findings were fixed, and how many more ``jobaudit fix`` can fix."""
+    lines: list[str] = []
+    if fixed:
+        lines.append(f"Fixed {plural(fixed, 'finding')}.")
+    fixes = [f.fix for f in result.findings if f.fix is not None]
+    safe = sum(1 for fix in fixes if fix.safety == SAFE)
+    unsafe = len(fixes) - safe
+    if safe:
+        lines.append(f"[*] {safe} fixable with `jobaudit fix`.")
+    if unsafe:
+        more = "1 more fix" if unsafe == 1 else f"{unsafe} more fixes"
+        lines.append(f"{more} available with `jobaudit fix --unsafe-fixes`.")
+    return lines
 
 
 def summary(result: Result) -> str:

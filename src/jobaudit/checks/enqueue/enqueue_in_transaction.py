@@ -28,10 +28,11 @@ from jobaudit.checks.enqueue.calls import (
     queue_receiver,
     spelled,
 )
+from jobaudit.fix.model import ON_COMMIT, RENAME_METHOD, UNSAFE, Edit, Fix, Import
 from jobaudit.frameworks.celery import Celery
 from jobaudit.frameworks.rq import GET_QUEUE, QUEUE_CLASSES
 from jobaudit.model import Job
-from jobaudit.symbols import Assigned, ProjectClass
+from jobaudit.symbols import Assigned, External, ProjectClass
 from jobaudit.transactions import Transaction, Transactions, non_production
 from jobaudit.values import Attr, Call, Mapping, Ref, Value
 
@@ -52,6 +53,7 @@ class EnqueueInTransaction(Rule):
     gate = "enqueue safety"
     summary = "A job is enqueued inside an open database transaction and can run before it commits."
     frameworks = ("celery", "rq", "dramatiq", "huey", "arq", "taskiq", "django_tasks")
+    fixable = True
 
     def check_project(self, project: Project) -> Iterator[Finding]:
         transactions = Transactions(project)
@@ -69,7 +71,40 @@ class EnqueueInTransaction(Rule):
                 f"commits, or after it rolls back; {_fix(enqueue, transaction)}",
                 enqueue.job,
                 (Related(transaction.location, transaction.related),),
+                _on_commit_fix(enqueue, transaction, project),
             )
+
+
+DJANGO_TASK = "celery.contrib.django.task.DjangoTask"
+
+
+def _on_commit_fix(enqueue: Enqueue, transaction: Transaction, project: Project) -> Fix | None:
+    """Enqueue on commit: ``delay_on_commit`` on Celery's DjangoTask, else ``on_commit(partial)``.
+
+    Only for Django transactions and a call whose result is not used (both
+    forms return None).  Unsafe: the job is enqueued later, and not at all
+    when the transaction rolls back.
+    """
+    if not transaction.django or not enqueue.site.statement or enqueue.site.awaited:
+        return None
+    path, span = enqueue.path, enqueue.call.span
+    celery = project.framework("celery")
+    if (
+        enqueue.framework == "celery"
+        and enqueue.method in {"delay", "apply_async"}
+        and enqueue.job is not None
+        and isinstance(celery, Celery)
+        and celery.task_base(enqueue.job, project) == External(DJANGO_TASK)
+    ):
+        method = f"{enqueue.method}_on_commit"
+        edit = Edit(RENAME_METHOD, path, span, enqueue.method, method)
+        return Fix(f"Call {method}()", UNSAFE, (edit,))
+    imports = [Import("django.db", "transaction")]
+    call = enqueue.call
+    if call.args or call.kwargs or call.star_args or call.star_kwargs:
+        imports.append(Import("functools", "partial"))
+    edit = Edit(ON_COMMIT, path, span, value="transaction.on_commit")
+    return Fix("Enqueue from transaction.on_commit()", UNSAFE, (edit,), tuple(imports))
 
 
 def _fix(enqueue: Enqueue, transaction: Transaction) -> str:

@@ -27,6 +27,7 @@ from jobaudit.blocking import is_blocking
 from jobaudit.checks.base import Finding, Rule
 from jobaudit.checks.common import exception_classes, raises_retry
 from jobaudit.facts import CallSite, FunctionFacts, Handler
+from jobaudit.fix.model import GUARD_HANDLER, UNSAFE, Edit, Fix, Import
 from jobaudit.frameworks.base import raised_name
 from jobaudit.frameworks.retry_helpers import body_places, jobs_label
 from jobaudit.model import Job, Location
@@ -115,13 +116,16 @@ class ControlFlowExceptionSwallowed(Rule):
     gate = "error handling"
     summary = "A broad except swallows the exception a framework uses to retry or time out a job."
     frameworks = ("celery", "huey", "arq", "dramatiq", "rq", "taskiq")
+    fixable = True
 
     def check_project(self, project: Project) -> Iterator[Finding]:
         # A helper's handler is part of every job that calls it: report it once, naming them.
+        self._swallows: dict[Location, dict[str, str]] = {}
         for location, text, jobs in body_places(
             project, lambda j, f: self._swallowed(j, f, project)
         ):
-            yield self.finding(location, f"{jobs_label(jobs)}: {text}", jobs[0])
+            fix = _guard_fix(location, self._swallows.get(location, {}))
+            yield self.finding(location, f"{jobs_label(jobs)}: {text}", jobs[0], fix=fix)
 
     def _swallowed(
         self, job: Job, function: BodyFunction, project: Project
@@ -135,6 +139,9 @@ class ControlFlowExceptionSwallowed(Rule):
         for trigger in found + triggers.time_limits(function):
             handler = swallowing_handler(job, project, function, trigger)
             if handler is not None:
+                where = Location(function.path, handler.span)
+                swallowed = self._swallows.setdefault(where, {})
+                swallowed.setdefault(trigger.exception, job.framework)
                 out.append(
                     (
                         Location(function.path, handler.span),
@@ -266,6 +273,48 @@ class _Triggers:
         if site.awaited or is_blocking(self.project.external_name(site.call.func)):
             return True
         return self.project.callee(site.call, facts, self.job) is not None
+
+
+# -- the fix -------------------------------------------------------------------------------
+
+IMPORTED_FROM: dict[tuple[str, str], str] = {
+    ("celery", "Retry"): "celery.exceptions",
+    ("celery", "Reject"): "celery.exceptions",
+    ("celery", "Ignore"): "celery.exceptions",
+    ("celery", "SoftTimeLimitExceeded"): "celery.exceptions",
+    ("huey", "RetryTask"): "huey.exceptions",
+    ("huey", "CancelExecution"): "huey.exceptions",
+    ("arq", "Retry"): "arq",
+    ("dramatiq", "Retry"): "dramatiq",
+    ("dramatiq", "TimeLimitExceeded"): "dramatiq.middleware",
+    ("rq", "JobTimeoutException"): "rq.timeouts",
+}
+"""Where each control-flow exception is imported from, for the fix's import."""
+
+
+def _guard_fix(location: Location, swallowed: dict[str, str]) -> Fix | None:
+    """``except (<what it swallows>): raise`` before the broad handler, with the imports.
+
+    Unsafe: what the broad handler did for these exceptions (logging, marking
+    a failure) no longer happens; that is the point, but it is a change in
+    behaviour to review.
+    """
+    names: list[str] = []
+    imports: list[Import] = []
+    for exception, framework in swallowed.items():
+        if exception == CANCELLED:
+            names.append("asyncio.CancelledError")
+            imports.append(Import("asyncio"))
+            continue
+        module = IMPORTED_FROM.get((framework, exception))
+        if module is None:
+            return None
+        names.append(exception)
+        imports.append(Import(module, exception))
+    if not names:
+        return None
+    edit = Edit(GUARD_HANDLER, location.path, location.span, value=", ".join(names))
+    return Fix(f"Re-raise {', '.join(names)} before this handler", UNSAFE, (edit,), tuple(imports))
 
 
 # -- handlers ------------------------------------------------------------------------------

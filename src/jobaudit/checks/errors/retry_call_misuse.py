@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from jobaudit.checks.base import Finding, Rule
 from jobaudit.checks.common import handler_at, is_task_retry
 from jobaudit.facts import CallSite, FunctionFacts
+from jobaudit.fix.model import RAISE_CALL, SAFE, SET_KEYWORD, UNSAFE, Edit, Fix
 from jobaudit.model import Job, Location
 from jobaudit.side_effects import classify
 from jobaudit.values import Local, dotted
@@ -43,6 +44,7 @@ class RetryCallMisuse(Rule):
     gate = "error handling"
     summary = "A Celery retry() call that does not end the run, cannot work, or loses the error."
     frameworks = ("celery",)
+    fixable = True
 
     def check_job(self, job: Job, project: Project) -> Iterator[Finding]:
         if job.framework != "celery":
@@ -60,7 +62,34 @@ class RetryCallMisuse(Rule):
                         Location(function.path, site.call.span),
                         f"{job.label()} calls {spelled} {'; and '.join(problems)}",
                         job,
+                        fix=None if unbound else _fix(site, function, problems),
                     )
+
+
+def _fix(site: CallSite, function: BodyFunction, problems: list[str]) -> Fix | None:
+    """``raise`` before a statement call, ``exc=<the except clause's name>`` when lost.
+
+    Only when that is every problem of the call: ``throw=False`` and a missing
+    ``bind=True`` need a person to decide.
+
+    Raising is safe: the call raises anyway, ``raise`` only says so.  Passing
+    ``exc=`` changes which exception fails the task when retries run out, so
+    that part makes the fix unsafe.
+    """
+    path, span = function.path, site.call.span
+    edits: list[Edit] = []
+    messages: list[str] = []
+    if any(problem.startswith("as a statement") for problem in problems):
+        edits.append(Edit(RAISE_CALL, path, span))
+        messages.append("write `raise` before the retry() call")
+    handler = handler_at(function.facts, span[0])
+    if _loses_cause(site, function.facts) and handler is not None and handler.name:
+        edits.append(Edit(SET_KEYWORD, path, span, "exc", handler.name))
+        messages.append(f"pass exc={handler.name}")
+    if len(edits) != len(problems):
+        return None  # a fix leaves no part of the finding behind
+    safety = SAFE if len(edits) == 1 and edits[0].kind == RAISE_CALL else UNSAFE
+    return Fix("; ".join(messages).capitalize(), safety, tuple(edits))
 
 
 def _unbound_self_retry(job: Job, facts: FunctionFacts, site: CallSite) -> bool:

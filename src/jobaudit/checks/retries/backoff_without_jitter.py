@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from jobaudit.checks.base import Finding, Related, Rule
 from jobaudit.checks.retries.nested_retry_layers import helper_limit
 from jobaudit.checks.retries.unbounded_retries import anchor
+from jobaudit.fix.build import remove_from_decorator, set_on_decorator
+from jobaudit.fix.model import SAFE, Fix
 from jobaudit.frameworks.base import exception_names
 from jobaudit.frameworks.celery import Celery
 from jobaudit.frameworks.retry_helpers import HelperUse, body_places, jobs_label, uses_in
@@ -53,6 +55,21 @@ def setting_anchor(
     return where, (Related(resolved.location, f"set here: {resolved.source}"),)
 
 
+def _jitter_fix(job: Job) -> Fix | None:
+    """Drop ``retry_jitter=False`` from the decorator, or override an inherited one there.
+
+    Safe: no value to choose (jitter on is Celery's default), and the delays
+    stay within the same exponential bounds.
+    """
+    removed = remove_from_decorator(job, "retry_jitter")
+    if removed is not None:
+        return Fix("Remove retry_jitter=False", SAFE, (removed,))
+    added = set_on_decorator(job, "retry_jitter", "True")
+    if added is not None:
+        return Fix("Add retry_jitter=True to the task", SAFE, (added,))
+    return None
+
+
 def _backs_off(attempts: object) -> bool:
     """Whether a job makes at least two retries (an unknown count stays silent)."""
     if attempts == UNBOUNDED:
@@ -73,6 +90,7 @@ class BackoffWithoutJitter(Rule):
     gate = "retries"
     summary = "Exponential backoff without jitter brings jobs that failed together back together."
     frameworks = ("celery", "huey", "taskiq", "tenacity")
+    fixable = True
 
     def check_job(self, job: Job, project: Project) -> Iterator[Finding]:
         assert job.policy is not None
@@ -110,6 +128,7 @@ class BackoffWithoutJitter(Rule):
             f"jitter: retry_jitter=False ({jitter.source})",
             job,
             related,
+            None if "task_annotations" in jitter.source else _jitter_fix(job),
         )
 
     def _huey(self, job: Job, project: Project) -> Iterator[Finding]:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from jobaudit.checks.base import Finding, Related, Rule
 from jobaudit.checks.retries.unbounded_retries import anchor
 from jobaudit.discovery import RQ_ENQUEUE
+from jobaudit.fix.build import set_on_decorator
+from jobaudit.fix.model import SET_KEYWORD, UNSAFE, Edit, Fix
 from jobaudit.frameworks.arq import RETRY as ARQ_RETRY
 from jobaudit.frameworks.base import exception_names
 from jobaudit.frameworks.celery import DEFAULT_RETRY_DELAY, Celery
@@ -53,6 +55,24 @@ def _no_backoff(backoff: object, attempts: object) -> Backoff | None:
     return backoff
 
 
+def _interval_fix(written: Value, path: str) -> Fix | None:
+    """``Retry(max=n)`` written inline → ``Retry(max=n, interval=[10, 30, 90, ...])``.
+
+    Unsafe: it chooses the delays (growing threefold from 10 s, one per
+    retry, at most five: RQ repeats the last one).  A ``Retry`` defined
+    elsewhere may be shared, so only one written in the call is changed.
+    """
+    if not isinstance(written, Call) or written.star_args or written.star_kwargs or not path:
+        return None
+    if len(written.args) > 1 or (written.kwarg("max") is None and not written.args):
+        return None
+    maximum = written.kwarg("max") or written.args[0]
+    count = maximum if isinstance(maximum, int) and not isinstance(maximum, bool) else 3
+    delays = [10 * 3**index for index in range(max(1, min(count, 5)))]
+    edit = Edit(SET_KEYWORD, path, written.span, "interval", repr(delays))
+    return Fix(f"Use a growing interval={delays}", UNSAFE, (edit,))
+
+
 def _every(backoff: Backoff) -> str:
     if backoff.kind == "immediate" or not backoff.delay:
         return "immediately"
@@ -66,6 +86,7 @@ class RetryWithoutBackoff(Rule):
     gate = "retries"
     summary = "Retries come at a fixed interval or immediately, hammering a failing service."
     frameworks = ("celery", "rq", "huey", "arq", "taskiq", "tenacity")
+    fixable = True
 
     def check_job(self, job: Job, project: Project) -> Iterator[Finding]:
         if job.framework == "celery":
@@ -100,12 +121,15 @@ class RetryWithoutBackoff(Rule):
             else:
                 delay = framework.lookup(job, project, "default_retry_delay", DEFAULT_RETRY_DELAY)
                 reason = f"default_retry_delay, {delay.source}"
+            annotated = "task_annotations" in job.policy.backoff.source
+            added = None if annotated else set_on_decorator(job, "retry_backoff", "True")
             yield self.finding(
                 location,
                 f"{job.label()} autoretries {_every(backoff)}, the same delay each time "
                 f"({reason}): retry_backoff is not set",
                 job,
                 related,
+                Fix("Add retry_backoff=True", UNSAFE, (added,)) if added else None,
             )
         yield from self._manual_retries(job, project, framework)
 
@@ -150,20 +174,22 @@ class RetryWithoutBackoff(Rule):
 
     def _rq(self, job: Job, project: Project) -> Iterator[Finding]:
         """``Retry(...)`` on the ``@job`` decorator and at each enqueue call."""
-        given: list[tuple[Value, Location, tuple[Related, ...]]] = []
+        given: list[tuple[Value, Location, tuple[Related, ...], Fix | None]] = []
         option = job.options.get("retry")
         if option is not None:
             location, related = anchor(
                 job, Resolved(option.value, option.source, option.location), project
             )
-            given.append((option.value, location, related))
+            path = option.location.path if option.location else ""
+            given.append((option.value, location, related, _interval_fix(option.written, path)))
         for site in project.sites_of(job):
             call = site.site.call
             value = call.kwarg("retry")
             if site.method in RQ_ENQUEUE and value is not None:
                 place = Location(site.path, call.kwarg_span("retry") or call.span)
-                given.append((project.resolver.evaluate(value), place, ()))
-        for value, location, related in given:
+                fix = _interval_fix(value, site.path)
+                given.append((project.resolver.evaluate(value), place, (), fix))
+        for value, location, related, fix in given:
             backoff = self._rq_backoff(value, project)
             if backoff is None:
                 continue
@@ -173,7 +199,7 @@ class RetryWithoutBackoff(Rule):
                 else "Retry waits the same interval every time"
             )
             yield self.finding(
-                location, f"{job.label()} is retried {_every(backoff)}: {how}", job, related
+                location, f"{job.label()} is retried {_every(backoff)}: {how}", job, related, fix
             )
 
     @staticmethod

@@ -17,8 +17,16 @@ from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from jobaudit.checks.base import Finding, Related, Rule
+from jobaudit.fix.build import set_on_decorator, written
+from jobaudit.fix.model import SET_KEYWORD, UNSAFE, Edit, Fix, Import
 from jobaudit.frameworks.huey import unguarded_retry_tasks
-from jobaudit.frameworks.retry_helpers import body_places, jobs_label, said_of_job, uses_in
+from jobaudit.frameworks.retry_helpers import (
+    HelperUse,
+    body_places,
+    jobs_label,
+    said_of_job,
+    uses_in,
+)
 from jobaudit.frameworks.temporal import CALLS
 from jobaudit.model import UNBOUNDED, Job, Location, Resolved
 from jobaudit.symbols import Assigned, External, InstanceAttr
@@ -65,6 +73,35 @@ def _places(job: Job) -> set[Location]:
     return places
 
 
+HELPER_CAPS = {"backoff": "max_tries", "retrying": "stop_max_attempt_number", "retry": "tries"}
+"""The keyword that caps attempts, for the helpers whose cap is a plain number."""
+
+
+def _cap_helper(use: HelperUse, project: Project) -> Fix | None:
+    """``stop=stop_after_attempt(n)`` for tenacity, the attempts keyword for the others.
+
+    Unsafe: it chooses the number of attempts (``[tool.jobaudit.fix] max-attempts``).
+    """
+    call = use.call
+    attempts = project.config.fix.max_attempts
+    imports: tuple[Import, ...] = ()
+    if use.library == "tenacity":
+        spelled = written(project, use.location.path, call.span) or ""
+        module = spelled.partition("(")[0].strip().rpartition(".")[0]
+        if module:
+            value = f"{module}.stop_after_attempt({attempts})"
+        else:
+            value = f"stop_after_attempt({attempts})"
+            imports = (Import("tenacity", "stop_after_attempt"),)
+        edit = Edit(SET_KEYWORD, use.location.path, call.span, "stop", value)
+        return Fix(f"Stop after {attempts} attempts", UNSAFE, (edit,), imports)
+    keyword = HELPER_CAPS.get(use.library)
+    if keyword is None or (use.library == "retry" and len(call.args) > 1):
+        return None
+    edit = Edit(SET_KEYWORD, use.location.path, call.span, keyword, str(attempts))
+    return Fix(f"Set {keyword}={attempts}", UNSAFE, (edit,))
+
+
 def _short(names: Iterable[str]) -> str:
     return ", ".join(name.rpartition(".")[2] for name in names)
 
@@ -76,6 +113,7 @@ class UnboundedRetries(Rule):
     gate = "retries"
     summary = "A job, or a retry helper inside it, retries forever."
     frameworks = ("celery", "dramatiq", "huey", "temporal", "tenacity")
+    fixable = True
 
     def check_job(self, job: Job, project: Project) -> Iterator[Finding]:
         if job.framework in {"celery", "dramatiq"}:
@@ -86,8 +124,10 @@ class UnboundedRetries(Rule):
             yield from self._temporal(job, project)
 
     def check_project(self, project: Project) -> Iterator[Finding]:
+        self._fixes: dict[Location, Fix | None] = {}
         for location, text, jobs in body_places(project, lambda j, f: self._body(j, f, project)):
-            yield self.finding(location, f"{jobs_label(jobs)} {text}", jobs[0])
+            fix = self._fixes.get(location)
+            yield self.finding(location, f"{jobs_label(jobs)} {text}", jobs[0], fix=fix)
 
     # -- Celery and Dramatiq: the effective max_retries ---------------------------------
 
@@ -109,11 +149,18 @@ class UnboundedRetries(Rule):
             on = " on any exception"
         elif isinstance(retry_on, tuple) and retry_on:
             on = f" on {_short(retry_on)}"
+        retries = project.config.fix.max_attempts - 1
+        # Dramatiq ignores max_retries when retry_when is given; Celery's task_annotations
+        # override what the decorator says.
+        overridden = "retry_when" in job.options or "task_annotations" in attempts.source
+        edit = None if overridden else set_on_decorator(job, "max_retries", str(retries))
+        fix = Fix(f"Set max_retries={retries}", UNSAFE, (edit,)) if edit else None
         yield self.finding(
             location,
             f"{job.label()} retries forever{on}: {attempts.source}",
             job,
             related,
+            fix,
         )
 
     # -- Huey: RetryTask and rate limits ----------------------------------------------
@@ -123,12 +170,14 @@ class UnboundedRetries(Rule):
     ) -> list[tuple[Location, str]]:
         """Unbounded retries written in a job's body: helpers, and Huey's RetryTask."""
         found: list[tuple[Location, str]] = []
+        fixes = self._fixes
         for use in uses_in(function, project):
             if use.unbounded(project):
                 what = HELPER_DEFAULTS[use.library]
                 if use.library == "tenacity" and use.given("stop"):
                     what = "tenacity with stop=stop_never"
                 found.append((use.location, f"{use.action('retries forever')}: {what}"))
+                fixes[use.location] = _cap_helper(use, project)
         if job.framework == "huey":
             for raised in unguarded_retry_tasks(function.facts, project):
                 found.append(

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from jobaudit.checks.base import Finding, Rule
 from jobaudit.clients import bounded, network_await, untimed
+from jobaudit.fix.model import SET_KEYWORD, UNSAFE, Edit, Fix
 from jobaudit.frameworks.retry_helpers import body_places, jobs_label
 from jobaudit.model import Job, Location
 
@@ -46,10 +47,29 @@ class BlockingCallWithoutTimeout(Rule):
         "django_tasks",
         "temporal",
     )
+    fixable = True
 
     def check_project(self, project: Project) -> Iterator[Finding]:
         for location, text, jobs in body_places(project, lambda j, f: _untimed(j, f, project)):
-            yield self.finding(location, f"{jobs_label(jobs)} {text}", jobs[0])
+            fix = _timeout_fix(location, text, project.config.fix.request_timeout)
+            yield self.finding(location, f"{jobs_label(jobs)} {text}", jobs[0], fix=fix)
+
+
+REQUESTS_MISSING = ("without a timeout", "with timeout=None")
+
+
+def _timeout_fix(location: Location, text: str, seconds: int) -> Fix | None:
+    """``timeout=<request-timeout>`` on a requests call (a function or a session method).
+
+    Unsafe: it chooses the number of seconds, and a request that used to wait
+    now raises ``requests.Timeout``.  Other clients spell their timeouts in
+    ways (positional slots, ``socket_timeout``, subprocess durations) that a
+    request timeout does not fit, so they get no fix.
+    """
+    if "requests." not in text or not text.endswith(REQUESTS_MISSING):
+        return None
+    edit = Edit(SET_KEYWORD, location.path, location.span, "timeout", str(seconds))
+    return Fix(f"Pass timeout={seconds}", UNSAFE, (edit,))
 
 
 def _untimed(job: Job, function: BodyFunction, project: Project) -> list[tuple[Location, str]]:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 from jobaudit.checks.base import Finding, Rule
 from jobaudit.facts import FunctionFacts, all_functions
+from jobaudit.fix.build import framework_decorator
+from jobaudit.fix.model import RENAME_KEYWORD, RENAME_TARGET, UNSAFE, Edit, Fix
 from jobaudit.frameworks import celery_names
 from jobaudit.frameworks.celery import UNREAD_DOCUMENTED, AppConfig, Celery
 from jobaudit.frameworks.huey import Huey
@@ -127,6 +129,7 @@ class IgnoredJobOption(Rule):
     gate = "timeouts"
     summary = "A misspelled or misplaced option that the framework silently ignores."
     frameworks = ("celery", "rq", "huey", "taskiq")
+    fixable = True
 
     def check_job(self, job: Job, project: Project) -> Iterator[Finding]:
         if job.framework in {"celery", "huey"}:
@@ -169,6 +172,7 @@ class IgnoredJobOption(Rule):
                 f"{job.label()}: {option.name}= is not a {title} task option; {title} keeps it "
                 f"as {keeps} and never reads it{_hint(job.framework, option.name)}",
                 job,
+                fix=_rename_option(job, option.name),
             )
 
     def _unknown(self, job: Job, project: Project, own: bool) -> Iterator[Option]:
@@ -238,7 +242,9 @@ class IgnoredJobOption(Rule):
                     continue
                 seen.add((location.path, location.span[0]))
                 yield self.finding(
-                    location, f"Celery app '{app.name.rpartition('.')[2]}': {message}"
+                    location,
+                    f"Celery app '{app.name.rpartition('.')[2]}': {message}",
+                    fix=_rename_setting(app, key, source, location),
                 )
 
     def _setting_message(self, app: AppConfig, key: str, written: str, source: str) -> str | None:
@@ -314,12 +320,17 @@ class IgnoredJobOption(Rule):
                 else "passes it to the job function, which takes no timeout (a TypeError when "
                 "the job runs)"
             )
+            rename = None
+            if call.kwarg("job_timeout") is None:
+                edit = Edit(RENAME_KEYWORD, site.path, call.span, "timeout", "job_timeout")
+                rename = Fix("Rename timeout= to job_timeout=", UNSAFE, (edit,))
             yield self.finding(
                 Location(site.path, call.kwarg_span("timeout") or call.span),
                 f"{job.label()}: {site.method}(..., timeout=...) is not RQ's job timeout: RQ "
                 f"{fate}, and the job keeps its queue's default (180 s unless the queue sets "
                 "one); use job_timeout=",
                 job,
+                fix=rename,
             )
 
 
@@ -346,21 +357,57 @@ def _suggest(framework: str, name: str) -> str | None:
     return close[0] if close else None
 
 
-def _setting_hint(key: str, app: AppConfig, namespaced: bool) -> str | None:
-    """``; did you mean CELERY_TASK_TIME_LIMIT?`` or how to set a per-task option for all tasks."""
+def _rename_option(job: Job, name: str) -> Fix | None:
+    """Rename a decorator keyword to the option the framework reads.
+
+    Unsafe: the option starts to apply (a time limit kills tasks that ran
+    long), and a close spelling is only a guess at what was meant.
+    """
+    target = _suggest(job.framework, name)
+    decorator = framework_decorator(job)
+    if target is None or target in job.options or decorator is None:
+        return None
+    edit = Edit(RENAME_KEYWORD, decorator.path, decorator.span, name, target)
+    return Fix(f"Rename {name}= to {target}=", UNSAFE, (edit,))
+
+
+def _rename_setting(app: AppConfig, key: str, source: str, location: Location) -> Fix | None:
+    """Rename an assigned setting (``settings.X = ...``, ``app.conf.X = ...``) as suggested.
+
+    Keys of ``app.conf.update({...})`` and of dicts are left alone; the
+    suggestion is used only when it names a real setting.  Unsafe, as for options.
+    """
+    if not source.startswith(("settings.", "app.conf.")) or source == "app.conf.update":
+        return None
+    target = UNREAD_DOCUMENTED.get(key) or _intended_setting(key)
+    if target is None or target == "broker_transport_options":
+        return None
+    namespaced = source.startswith("settings.") and app.namespace is not None
+    old = source.removeprefix("settings.").removeprefix("app.conf.").rpartition(".")[2]
+    new = _spell(target, app, namespaced)
+    edit = Edit(RENAME_TARGET, location.path, location.span, old, new)
+    return Fix(f"Rename {old} to {new}", UNSAFE, (edit,))
+
+
+def _intended_setting(key: str) -> str | None:
+    """The setting a misspelled or misplaced key most likely means (exact rules only)."""
     settings = celery_names.SETTINGS
     target = SETTING_INTENDED.get(key)
-    if target == "broker_transport_options":
-        spelled = _spell(target, app, namespaced)
-        return f"; the visibility timeout is the 'visibility_timeout' key of {spelled}"
     if target is None:
         for stem in (key, key.removesuffix("s")):
             for group in ("task_", "worker_", "broker_"):
                 if f"{group}{stem}" in settings:
-                    target = f"{group}{stem}"
-                    break
-            if target is not None:
-                break
+                    return f"{group}{stem}"
+    return target
+
+
+def _setting_hint(key: str, app: AppConfig, namespaced: bool) -> str | None:
+    """``; did you mean CELERY_TASK_TIME_LIMIT?`` or how to set a per-task option for all tasks."""
+    settings = celery_names.SETTINGS
+    target = _intended_setting(key)
+    if target == "broker_transport_options":
+        spelled = _spell(target, app, namespaced)
+        return f"; the visibility timeout is the 'visibility_timeout' key of {spelled}"
     if target is None:
         attribute = key.removeprefix("task_").removeprefix("default_")
         attribute = {"retry_delay": "default_retry_delay"}.get(attribute, attribute)

@@ -17,13 +17,15 @@ passed with ``**``, a third-party base class) keeps the rule silent.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from jobaudit.blocking import is_blocking
 from jobaudit.checks.base import Finding, Related, Rule
 from jobaudit.discovery import iter_call_sites, method_name
-from jobaudit.frameworks.celery import UNREAD_DOCUMENTED, Celery
+from jobaudit.fix.build import set_on_decorator
+from jobaudit.fix.model import ADD_STATEMENT, UNSAFE, Edit, Fix
+from jobaudit.frameworks.celery import UNREAD_DOCUMENTED, AppConfig, Celery
 from jobaudit.frameworks.rq import called_on_job, parse_timeout
 from jobaudit.frameworks.temporal import CALLS as TEMPORAL_CALLS
 from jobaudit.model import Job, Location, Resolved
@@ -53,6 +55,7 @@ class NoTimeLimit(Rule):
     gate = "timeouts"
     summary = "Nothing limits how long the job may run, so a hung call holds a worker forever."
     frameworks = ("celery", "rq", "huey", "taskiq", "django_tasks", "dramatiq", "arq", "temporal")
+    fixable = True
 
     def check_job(self, job: Job, project: Project) -> Iterator[Finding]:
         assert job.policy is not None
@@ -101,6 +104,7 @@ class NoTimeLimit(Rule):
             "--time-limit on a worker command line",
             job,
             related,
+            _celery_fix(job, apps, project),
         )
 
     # -- RQ ------------------------------------------------------------------------------
@@ -171,8 +175,14 @@ class NoTimeLimit(Rule):
         else:
             where, what = job.decorator_location or job.location, "no timeout label"
         title = "Huey" if job.framework == "huey" else "taskiq"
+        limit = project.config.fix.time_limit
+        edit = set_on_decorator(job, "timeout", str(limit))
+        fix = Fix(f"Set timeout={limit}", UNSAFE, (edit,)) if edit else None
         yield self.finding(
-            where, f"{job.label()} has no time limit: {what} ({title} sets none by default)", job
+            where,
+            f"{job.label()} has no time limit: {what} ({title} sets none by default)",
+            job,
+            fix=fix,
         )
 
     # -- django.tasks --------------------------------------------------------------------
@@ -265,6 +275,43 @@ class NoTimeLimit(Rule):
                 "never retried",
                 job,
             )
+
+
+def _celery_fix(job: Job, apps: Sequence[AppConfig], project: Project) -> Fix | None:
+    """Limits on the task, or (``time-limit-scope = "project"``) once on the app.
+
+    Unsafe: the limits are chosen (``[tool.jobaudit.fix]``), and a task that
+    used to run longer is now killed.  The app-wide form sets ``app.conf``
+    right after the app is created: values set there win over
+    ``config_from_object``, whatever the namespace.
+    """
+    config = project.config.fix
+    hard, soft = str(config.time_limit), str(config.soft_time_limit)
+    if config.time_limit_scope == "project" and len(apps) == 1:
+        app = apps[0]
+        name = app.name.rpartition(".")[2]
+        if name.isidentifier():
+            where = app.location
+            edits = tuple(
+                Edit(ADD_STATEMENT, where.path, where.span, value=f"{name}.conf.{key} = {value}")
+                for key, value in (("task_time_limit", hard), ("task_soft_time_limit", soft))
+            )
+            return Fix(
+                f"Set task_time_limit={hard} and task_soft_time_limit={soft} on the app",
+                UNSAFE,
+                edits,
+            )
+    edits_on_task = [
+        set_on_decorator(job, "time_limit", hard),
+        set_on_decorator(job, "soft_time_limit", soft),
+    ]
+    if None in edits_on_task:
+        return None
+    return Fix(
+        f"Set time_limit={hard} and soft_time_limit={soft}",
+        UNSAFE,
+        tuple(edit for edit in edits_on_task if edit is not None),
+    )
 
 
 def _anchor(job: Job, resolved: Resolved, project: Project) -> tuple[Location, tuple[Related, ...]]:
