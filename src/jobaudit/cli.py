@@ -31,6 +31,30 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 LEVEL_RANK = {level: rank for rank, level in enumerate(FAIL_ON_LEVELS)}
 
 
+def _selected(
+    config: Config,
+    select: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    preview: bool | None,
+    fail_on: str | None = None,
+) -> Config:
+    """The configuration with the command line's rule selection on top (ruff's precedence:
+    --select replaces, --extend-select and --ignore add)."""
+    overrides: dict[str, object] = {}
+    if select:
+        overrides["select"] = _codes(select)
+    if extend_select:
+        overrides["extend_select"] = config.extend_select + _codes(extend_select)
+    if ignore:
+        overrides["ignore"] = config.ignore + _codes(ignore)
+    if preview is not None:
+        overrides["preview"] = preview
+    if fail_on is not None:
+        overrides["fail_on"] = fail_on
+    return config.with_overrides(**overrides) if overrides else config
+
+
 def _codes(values: Sequence[str]) -> tuple[str, ...]:
     out: list[str] = []
     for value in values:
@@ -264,19 +288,7 @@ def check(
     if show_unused_noqa:
         extend_select = (*extend_select, UnusedNoqa.code)
     config = _load(targets, config_file)
-    overrides: dict[str, object] = {}
-    if select:
-        overrides["select"] = _codes(select)
-    if extend_select:
-        overrides["extend_select"] = config.extend_select + _codes(extend_select)
-    if ignore:
-        overrides["ignore"] = config.ignore + _codes(ignore)
-    if preview is not None:
-        overrides["preview"] = preview
-    if fail_on is not None:
-        overrides["fail_on"] = fail_on
-    if overrides:
-        config = config.with_overrides(**overrides)
+    config = _selected(config, select, extend_select, ignore, preview, fail_on)
     _check_codes(config)
     rules = select_rules(config.select, config.ignore, config.extend_select, config.preview)
     context, report = split_targets(targets, config)
@@ -453,17 +465,7 @@ def fix_command(
 
     targets = list(paths) or [Path(".")]
     config = _load(targets, config_file)
-    overrides: dict[str, object] = {}
-    if select:
-        overrides["select"] = _codes(select)
-    if extend_select:
-        overrides["extend_select"] = config.extend_select + _codes(extend_select)
-    if ignore:
-        overrides["ignore"] = config.ignore + _codes(ignore)
-    if preview is not None:
-        overrides["preview"] = preview
-    if overrides:
-        config = config.with_overrides(**overrides)
+    config = _selected(config, select, extend_select, ignore, preview)
     _check_codes(config)
     rules = select_rules(config.select, config.ignore, config.extend_select, config.preview)
     context, report = split_targets(targets, config)

@@ -143,6 +143,35 @@ def used_frameworks(project: Project) -> list[str]:
     return [name for name in FRAMEWORKS if name in present]
 
 
+@dataclass(frozen=True)
+class Gap:
+    """A framework in use with no evidence of one kind (error tracking or metrics)."""
+
+    framework: str
+    where: Location
+    """Its app or broker definition (:func:`anchor`)."""
+    jobs: int
+    noun: str
+    """``tasks``, ``actors``, ``job``...: what the framework calls its jobs, with the count."""
+
+
+def gaps(project: Project, kind: str) -> Iterator[Gap]:
+    """The frameworks with jobs and no evidence of ``kind``; none while the project's settings
+    cannot be read whole (``Observability.unknown``), as an init may hide there."""
+    found = observability(project)
+    if found.unknown is not None:
+        return
+    for framework in used_frameworks(project):
+        if found.found(kind, framework):
+            continue
+        where = anchor(project, framework)
+        if where is None:
+            continue
+        jobs = project.jobs_of(framework)
+        noun = jobs[0].noun.lower() + ("s" if len(jobs) > 1 else "")
+        yield Gap(framework, where, len(jobs), noun)
+
+
 def anchor(project: Project, framework: str) -> Location | None:
     """Where a project finding about ``framework`` points: its app or broker definition.
 

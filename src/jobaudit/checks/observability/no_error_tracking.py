@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from jobaudit.checks.base import Finding, Rule
 from jobaudit.frameworks import FRAMEWORK_TITLES
-from jobaudit.observability import TRACKING, anchor, observability, used_frameworks
+from jobaudit.observability import TRACKING, gaps, observability
 
 if TYPE_CHECKING:
     from jobaudit.project import Project
@@ -50,27 +50,19 @@ class NoErrorTracking(Rule):
     frameworks = ("celery", "rq", "dramatiq", "huey", "arq", "taskiq", "django_tasks")
 
     def check_project(self, project: Project) -> Iterator[Finding]:
-        found = observability(project)
-        if found.unknown is not None:
-            return
-        for framework in used_frameworks(project):
-            if found.found(TRACKING, framework):
-                continue
-            where = anchor(project, framework)
-            if where is None:
-                continue
-            jobs = project.jobs_of(framework)
-            noun = jobs[0].noun.lower() + ("s" if len(jobs) > 1 else "")
+        sentry_found = observability(project).sentry
+        for gap in gaps(project, TRACKING):
             sentry = "no sentry_sdk.init"
-            if found.sentry:
-                without = " without DramatiqIntegration and" if framework == "dramatiq" else ""
+            if sentry_found:
+                without = " without DramatiqIntegration and" if gap.framework == "dramatiq" else ""
                 sentry = f"a sentry_sdk.init{without} with its logging route off"
-            looked = [sentry, LOOKED_FOR[framework]]
-            if framework in INSTRUMENTATION:
-                looked.append(INSTRUMENTATION[framework])
+            looked = [sentry, LOOKED_FOR[gap.framework]]
+            if gap.framework in INSTRUMENTATION:
+                looked.append(INSTRUMENTATION[gap.framework])
+            title = FRAMEWORK_TITLES[gap.framework]
             yield self.finding(
-                where,
-                f"No error tracking for the {len(jobs)} {FRAMEWORK_TITLES[framework]} {noun}: "
+                gap.where,
+                f"No error tracking for the {gap.jobs} {title} {gap.noun}: "
                 f"{', '.join(looked)} found; a failing job is only a line in the worker's log",
             )
 

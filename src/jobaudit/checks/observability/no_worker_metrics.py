@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from jobaudit.checks.base import Finding, Rule
 from jobaudit.frameworks import FRAMEWORK_TITLES
-from jobaudit.observability import METRICS, anchor, observability, used_frameworks
+from jobaudit.observability import METRICS, gaps
 
 if TYPE_CHECKING:
     from jobaudit.project import Project
@@ -53,22 +53,12 @@ class NoWorkerMetrics(Rule):
     frameworks = ("celery", "rq", "dramatiq", "huey", "arq", "taskiq", "django_tasks")
 
     def check_project(self, project: Project) -> Iterator[Finding]:
-        found = observability(project)
-        if found.unknown is not None:
-            return
-        for framework in used_frameworks(project):
-            if found.found(METRICS, framework):
-                continue
-            where = anchor(project, framework)
-            if where is None:
-                continue
-            jobs = project.jobs_of(framework)
-            noun = jobs[0].noun.lower() + ("s" if len(jobs) > 1 else "")
+        for gap in gaps(project, METRICS):
             yield self.finding(
-                where,
-                f"No worker metrics for the {len(jobs)} {FRAMEWORK_TITLES[framework]} {noun}: "
-                f"{LOOKED_FOR[framework]}, no prometheus_client, statsd, datadog or "
-                f"OpenTelemetry metrics in {HOOKS[framework]} found",
+                gap.where,
+                f"No worker metrics for the {gap.jobs} {FRAMEWORK_TITLES[gap.framework]} "
+                f"{gap.noun}: {LOOKED_FOR[gap.framework]}, no prometheus_client, statsd, "
+                f"datadog or OpenTelemetry metrics in {HOOKS[gap.framework]} found",
             )
 
 
