@@ -28,11 +28,17 @@ ENV = {
 }
 
 APP = """\
+import sentry_sdk
 from celery import Celery
+
+sentry_sdk.init(dsn="https://key@sentry.example.com/1")
 
 app = Celery("shop")
 app.conf.task_time_limit = 300
+app.conf.worker_send_task_events = True
 """
+"""A production-ready app (time limit, error tracking, task events), so the project rules
+stay quiet and each test is about the one task it writes."""
 
 UNBOUNDED = """\
 from shop.celery import app
