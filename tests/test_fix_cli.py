@@ -330,3 +330,19 @@ def test_a_decorator_that_was_long_already_stays_on_its_line(project: Path) -> N
         "queue='erp', retry_backoff=30, retry_kwargs={\"max_retries\": 5}, time_limit=300,"
         in (project / "tasks.py").read_text()
     )
+
+
+def test_a_retry_with_max_0_offers_no_fix_and_does_not_crash(tmp_path: Path) -> None:
+    """Found by the fuzz suite: ``Retry(max=0, ...)`` made the JOB302 fix read a missing
+    positional argument (``max`` was taken as absent because 0 is falsy)."""
+    (tmp_path / "jobs.py").write_text(
+        "from redis import Redis\n"
+        "from rq import Queue, Retry\n\n\n"
+        "def publish(asset_id):\n    pass\n\n\n"
+        "def schedule(asset_id):\n"
+        "    queue = Queue('media', connection=Redis())\n"
+        "    queue.enqueue(publish, asset_id, retry=Retry(max=0, interval=10))\n"
+    )
+    result = CliRunner().invoke(main, ["check", str(tmp_path), "--select", "JOB302"])
+    assert result.exit_code in (0, 1), result.output
+    assert "internal error" not in result.output

@@ -66,7 +66,9 @@ def _interval_fix(written: Value, path: str) -> Fix | None:
         return None
     if len(written.args) > 1 or (written.kwarg("max") is None and not written.args):
         return None
-    maximum = written.kwarg("max") or written.args[0]
+    maximum = written.kwarg("max")
+    if maximum is None:
+        maximum = written.args[0]
     count = maximum if isinstance(maximum, int) and not isinstance(maximum, bool) else 3
     delays = [10 * 3**index for index in range(max(1, min(count, 5)))]
     edit = Edit(SET_KEYWORD, path, written.span, "interval", repr(delays))
