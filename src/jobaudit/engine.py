@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +28,6 @@ from jobaudit.facts import FileFacts
 from jobaudit.files import SourceFile, _git_toplevel, discover
 from jobaudit.model import Job
 from jobaudit.notices import Notice
-from jobaudit.parallel import analyse_many
 from jobaudit.parallel import facts_for as facts_for
 from jobaudit.project import Project
 
@@ -136,20 +135,6 @@ def module_names(files: Sequence[SourceFile]) -> dict[str, tuple[str, bool]]:
         taken.add(module)
         names[file.relpath] = (module, is_package)
     return names
-
-
-def collect(files: Iterable[SourceFile]) -> tuple[list[FileFacts], list[Notice]]:
-    """The map step without the prefilter: parse every file and keep only its facts."""
-    files = list(files)
-    names = module_names(files)
-    facts: list[FileFacts] = []
-    notices: list[Notice] = []
-    for result in analyse_many([(file, None, names[file.relpath]) for file in files]):
-        if isinstance(result, Notice):
-            notices.append(result)
-        else:
-            facts.append(result)
-    return facts, notices
 
 
 def run(
