@@ -28,6 +28,7 @@ from weakref import WeakKeyDictionary
 from jobaudit.blocking import is_blocking
 from jobaudit.discovery import iter_call_sites, method_name
 from jobaudit.facts import CallSite, FileFacts, FunctionFacts
+from jobaudit.per_project import per_project
 from jobaudit.symbols import Assigned, External, InstanceAttr, ProjectClass, Symbol
 from jobaudit.values import Attr, Call, Local, Ref, Unknown, Value, dotted
 
@@ -479,15 +480,10 @@ def _adapter_sets_timeout(mount: Call, function: FunctionFacts | None, project: 
 # -- project-wide facts -------------------------------------------------------------------
 
 
-_SOCKET_DEFAULTS: WeakKeyDictionary[Project, bool] = WeakKeyDictionary()
-
-
+@per_project
 def socket_default_timeout(project: Project) -> bool:
     """Whether the project calls ``socket.setdefaulttimeout()`` with a value anywhere."""
-    known = _SOCKET_DEFAULTS.get(project)
-    if known is None:
-        known = _SOCKET_DEFAULTS[project] = _sets_socket_default(project)
-    return known
+    return _sets_socket_default(project)
 
 
 def _sets_socket_default(project: Project) -> bool:

@@ -20,7 +20,6 @@ the job twice, or says so in its name (``test_send_retries_on_timeout``).
 from __future__ import annotations
 
 import re
-import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from jobaudit.facts import ClassFacts, FileFacts, FunctionFacts
+from jobaudit.per_project import per_project
 from jobaudit.symbols import Assigned, InstanceAttr, Missing, ProjectClass, ProjectFunction
 from jobaudit.values import Attr, BinOp, Call, Local, Mapping, Ref, Seq, Value
 
@@ -146,16 +146,10 @@ class CoverageIndex:
         return self._by_job.get(job.qualname)
 
 
-_INDEXES: weakref.WeakKeyDictionary[Project, CoverageIndex] = weakref.WeakKeyDictionary()
-
-
+@per_project
 def coverage_index(project: Project) -> CoverageIndex:
     """The project's index, built on first use and shared by the rules and the report."""
-    found = _INDEXES.get(project)
-    if found is None:
-        found = _Builder(project).build()
-        _INDEXES[project] = found
-    return found
+    return _Builder(project).build()
 
 
 @dataclass

@@ -17,7 +17,6 @@ tracking when it has some is the worst mistake they can make.
 from __future__ import annotations
 
 import re
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ from jobaudit.facts import ClassFacts, FileFacts, FunctionFacts, all_functions
 from jobaudit.frameworks.arq import Arq
 from jobaudit.frameworks.celery import TASK_CLASSES, Celery
 from jobaudit.model import Location
+from jobaudit.per_project import per_project
 from jobaudit.project import is_test_path
 from jobaudit.symbols import Assigned, External, InstanceAttr, ProjectClass
 from jobaudit.values import Attr, Call, Local, Ref, Seq, Value
@@ -125,16 +125,10 @@ class Observability:
         return HUEY_ALL in self.huey_signals or any(s in self.huey_signals for s in signals)
 
 
-_CACHE: weakref.WeakKeyDictionary[Project, Observability] = weakref.WeakKeyDictionary()
-
-
+@per_project
 def observability(project: Project) -> Observability:
     """The project's error tracking and metrics, computed once per project."""
-    found = _CACHE.get(project)
-    if found is None:
-        found = _Collector(project).run()
-        _CACHE[project] = found
-    return found
+    return _Collector(project).run()
 
 
 def used_frameworks(project: Project) -> list[str]:

@@ -13,7 +13,6 @@ Calls in test files are left out: tests enqueue on eager apps and stubs.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -29,6 +28,7 @@ from jobaudit.facts import CallSite, FunctionFacts
 from jobaudit.frameworks.celery import APP_CLASSES, Celery
 from jobaudit.frameworks.rq import ENQUEUE_OPTIONS, called_on_job
 from jobaudit.model import Job, Location
+from jobaudit.per_project import per_project
 from jobaudit.project import is_test_path
 from jobaudit.symbols import External, InstanceAttr, ProjectFunction
 from jobaudit.values import Attr, Call, Local, Mapping, Ref, Seq, Value, dotted, render
@@ -183,25 +183,13 @@ class _Index:
         self.celery = project.framework("celery")
 
 
-_INDEX: weakref.WeakKeyDictionary[Project, _Index] = weakref.WeakKeyDictionary()
-_CACHE: weakref.WeakKeyDictionary[Project, list[Enqueue]] = weakref.WeakKeyDictionary()
+_index = per_project(_Index)
 
 
-def _index(project: Project) -> _Index:
-    index = _INDEX.get(project)
-    if index is None:
-        index = _Index(project)
-        _INDEX[project] = index
-    return index
-
-
+@per_project
 def enqueue_calls(project: Project) -> list[Enqueue]:
     """Every enqueue call outside test files, in file and line order (computed once per run)."""
-    found = _CACHE.get(project)
-    if found is None:
-        found = sorted(_find(project), key=lambda e: (e.path, e.call.span))
-        _CACHE[project] = found
-    return found
+    return sorted(_find(project), key=lambda e: (e.path, e.call.span))
 
 
 def published(project: Project, call: Call, arq: bool = True) -> Published | None:
