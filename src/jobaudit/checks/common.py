@@ -9,15 +9,34 @@ handlers as spans rather than trees.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from jobaudit.checks.base import Related
 from jobaudit.facts import CallSite, FunctionFacts, Handler
-from jobaudit.model import Job, Resolved
+from jobaudit.model import Job, Location, Resolved
 from jobaudit.symbols import Assigned, External, ProjectClass
 from jobaudit.values import Local, Ref, Seq, Value, render
 
 if TYPE_CHECKING:
     from jobaudit.project import Project
+
+Problem = tuple[Location, str, tuple[Related, ...]]
+"""Where a problem is, what it is, and the other places that matter."""
+
+
+def by_place(
+    jobs: Iterable[Job], problems: Callable[[Job], Iterable[Problem]]
+) -> Iterator[tuple[Location, str, tuple[Related, ...], list[Job]]]:
+    """Each place once, in place order, with every job whose problem is there: a setting
+    many jobs share is reported once, in the words of the first job found there."""
+    places: dict[Location, tuple[str, tuple[Related, ...], list[Job]]] = {}
+    for job in jobs:
+        for location, text, related in problems(job):
+            places.setdefault(location, (text, related, []))[2].append(job)
+    for location in sorted(places):
+        text, related, reached = places[location]
+        yield location, text, related, reached
 
 
 def task_self(job: Job, facts: FunctionFacts) -> str | None:

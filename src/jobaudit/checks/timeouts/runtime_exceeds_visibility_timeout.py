@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from jobaudit.broker import job_broker
 from jobaudit.checks.base import Finding, Related, Rule
+from jobaudit.checks.common import Problem, by_place
 from jobaudit.checks.retries.retry_delay_exceeds_visibility_timeout import duration
 from jobaudit.frameworks.celery import Celery
 from jobaudit.frameworks.retry_helpers import jobs_label
@@ -28,8 +29,6 @@ from jobaudit.model import Job, Location, Resolved
 
 if TYPE_CHECKING:
     from jobaudit.project import Project
-
-Problem = tuple[Location, str, tuple[Related, ...]]
 
 
 class RuntimeExceedsVisibilityTimeout(Rule):
@@ -45,15 +44,14 @@ class RuntimeExceedsVisibilityTimeout(Rule):
         celery = project.framework("celery")
         if not isinstance(celery, Celery):
             return
-        places: dict[Location, tuple[str, tuple[Related, ...], list[Job]]] = {}
-        for job in project.jobs_of("celery"):
-            problem = _problem(job, celery, project)
-            if problem is not None:
-                location, text, related = problem
-                places.setdefault(location, (text, related, []))[2].append(job)
-        for location in sorted(places):
-            text, related, jobs = places[location]
+        found = by_place(project.jobs_of("celery"), lambda job: _problems(job, celery, project))
+        for location, text, related, jobs in found:
             yield self.finding(location, f"{jobs_label(jobs)} {text}", jobs[0], related)
+
+
+def _problems(job: Job, celery: Celery, project: Project) -> list[Problem]:
+    problem = _problem(job, celery, project)
+    return [] if problem is None else [problem]
 
 
 def _problem(job: Job, celery: Celery, project: Project) -> Problem | None:

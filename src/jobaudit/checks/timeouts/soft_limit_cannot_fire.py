@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from jobaudit.checks.base import Finding, Related, Rule
+from jobaudit.checks.common import Problem, by_place
 from jobaudit.frameworks.celery import Celery
 from jobaudit.frameworks.retry_helpers import jobs_label
 from jobaudit.model import Job, Location, Resolved
@@ -28,8 +29,6 @@ from jobaudit.symbols import seconds
 if TYPE_CHECKING:
     from jobaudit.discovery import EnqueueSite
     from jobaudit.project import Project
-
-Problem = tuple[Location, str, tuple[Related, ...]]
 
 
 class SoftLimitCannotFire(Rule):
@@ -45,13 +44,8 @@ class SoftLimitCannotFire(Rule):
         celery = project.framework("celery")
         if not isinstance(celery, Celery):
             return
-        places: dict[Location, tuple[str, tuple[Related, ...], list[Job]]] = {}
-        for job in project.jobs_of("celery"):
-            for location, text, related in _problems(job, celery, project):
-                entry = places.setdefault(location, (text, related, []))
-                entry[2].append(job)
-        for location in sorted(places):
-            text, related, jobs = places[location]
+        found = by_place(project.jobs_of("celery"), lambda job: _problems(job, celery, project))
+        for location, text, related, jobs in found:
             yield self.finding(location, f"{jobs_label(jobs)}: {text}", jobs[0], related)
 
 
