@@ -23,6 +23,8 @@ then random::
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 import json
 import os
 import random
@@ -34,7 +36,6 @@ from typing import Any
 import click
 import hypothesmith
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -100,16 +101,37 @@ def _sarif_validator() -> Callable[[Any], None] | None:
 VALIDATE_SARIF = _sarif_validator() if SARIF_SCHEMA.is_file() else None
 
 
+_STDOUT = io.StringIO()
+_STDERR = io.StringIO()
+
+
+def _invoke(args: list[str]) -> tuple[int, str, str]:
+    """Run the CLI in-process and return (exit code, stdout, stderr).
+
+    Not ``CliRunner``: click caches a stream wrapper per ``sys.stdout`` object
+    and the cache keeps each wrapper alive, so ten thousand runners' streams
+    pile up until the long run is killed for memory.  Reusing one pair of
+    streams keeps that cache at one entry.
+    """
+    for stream in (_STDOUT, _STDERR):
+        stream.seek(0)
+        stream.truncate()
+    with contextlib.redirect_stdout(_STDOUT), contextlib.redirect_stderr(_STDERR):
+        try:
+            code = main.main(args, prog_name="jobaudit", standalone_mode=False)
+        except SystemExit as exit_:
+            code = exit_.code
+    return (code if isinstance(code, int) else 0), _STDOUT.getvalue(), _STDERR.getvalue()
+
+
 def _run(root: Path, command: str, fmt: str) -> str:
     args = [command, str(root), "--format", fmt]
     if command == "check":
         args.append("--no-color")
-    result = CliRunner().invoke(main, args)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert result.exit_code in (0, 1), (command, fmt, result.exit_code, result.stderr)
-    assert "internal error" not in result.stderr, result.stderr
-    return result.stdout
+    code, stdout, stderr = _invoke(args)
+    assert code in (0, 1), (command, fmt, code, stderr)
+    assert "internal error" not in stderr, stderr
+    return stdout
 
 
 def _assert_well_formed(fmt: str, output: str) -> None:
@@ -157,9 +179,8 @@ def _check_project(files: dict[str, bytes]) -> None:
 
 def _check_fix(root: Path, files: dict[str, bytes]) -> None:
     parsed_before = {name for name, data in files.items() if _parses(data)}
-    result = CliRunner().invoke(main, ["fix", "--unsafe-fixes", str(root)])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
+    code, _, stderr = _invoke(["fix", "--unsafe-fixes", str(root)])
+    assert code in (0, 1), (code, stderr)
     for name in parsed_before:
         assert _parses((root / name).read_bytes()), f"fix broke {name}"
 
