@@ -12,8 +12,7 @@ so the output is too.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from jobaudit.facts import FileFacts
@@ -24,7 +23,6 @@ from jobaudit.prefilter import Closure, Registry, Scan
 from jobaudit.project import is_test_path
 from jobaudit.source import read_bytes
 
-_WORD = re.compile(rb"[A-Za-z_]\w*")
 _PARALLEL_SCAN = 512
 """Below this many files, starting worker processes costs more than scanning in this one."""
 
@@ -152,9 +150,11 @@ class Corpus:
         """Every discovered test file, parsed or not (what JOB7xx say they looked in)."""
         return [file.relpath for file in self.files if is_test_path(file.relpath, patterns)]
 
-    def test_files(self, patterns: Sequence[str], words: frozenset[str]) -> list[FileFacts]:
+    def test_files(
+        self, patterns: Sequence[str], mentions: Callable[[str], bool]
+    ) -> list[FileFacts]:
         """The facts of the test files that may matter to JOB7xx, parsed on demand: those
-        containing one of ``words`` (a job's name: a test may name it only in a string,
+        whose text ``mentions`` a job (a test may name it only in a string,
         ``patch("proj.tasks.x.delay")``), every ``conftest.py`` (fixtures), and the test
         modules those import (helpers)."""
         paths = self.test_paths(patterns)
@@ -163,7 +163,7 @@ class Corpus:
             for rel in paths
             if rel in self.facts
             or rel.rpartition("/")[2] == "conftest.py"
-            or (self.prefilter and not words.isdisjoint(self._words(rel)))
+            or (self.prefilter and mentions(self._text(rel)))
         }
         tests = set(paths)
         todo = sorted(wanted)
@@ -188,11 +188,11 @@ class Corpus:
         found = (self._by_module.get(".".join(parts[:end])) for end in range(1, len(parts) + 1))
         return [rel for rel in found if rel is not None]
 
-    def _words(self, relpath: str) -> set[str]:
+    def _text(self, relpath: str) -> str:
         data = self._data.get(relpath)
         if data is None:
             data = self._read(relpath) or b""
-        return {word.decode("ascii") for word in _WORD.findall(data)}
+        return data.decode("utf-8", "replace")
 
     # -- parsing -------------------------------------------------------------------------
 

@@ -152,6 +152,19 @@ def coverage_index(project: Project) -> CoverageIndex:
     return _Builder(project).build()
 
 
+@dataclass(frozen=True)
+class _Mentions:
+    """Whether a text may refer to a job: it has one of the words or contains a phrase."""
+
+    words: frozenset[str]
+    phrases: tuple[str, ...]
+
+    def __call__(self, text: str) -> bool:
+        return not self.words.isdisjoint(_WORD.findall(text)) or any(
+            phrase in text for phrase in self.phrases
+        )
+
+
 @dataclass
 class _Summary:
     """What one function (with the functions nested in it) does with jobs."""
@@ -187,29 +200,60 @@ class _Builder:
         self._summaries: dict[int, _Summary] = {}
         self.fixtures: dict[str, list[FunctionFacts]] = {}
         self.helpers: dict[int, FileFacts] = {}
-        self.words = self._words()
-        self.files = project.test_files(self.words)
-        for facts in self.files:
-            for function in _functions(facts):
-                self.helpers[id(function)] = facts
-                if any(_last(decorator).endswith("fixture") for decorator in function.decorators):
-                    self.fixtures.setdefault(function.name, []).append(function)
+        self.jobs_mentioned = self._mentions()
+        self.mentions = self.jobs_mentioned
+        self.files = self._test_files()
 
-    def _words(self) -> frozenset[str]:
-        """Words a test file must contain to refer to any job: the jobs' names, the words
-        of their registered names, and the names project modules import them under."""
-        tails: set[str] = set()
+    def _test_files(self) -> list[FileFacts]:
+        """The test files that mention a job, or a fixture or helper that runs one.
+
+        A test may never name the job it runs: ``def test_refund(complete_purchase)``
+        gets it from a conftest fixture.  So the names of fixtures and helpers that
+        refer to a job are mentions too, until no new one is found.
+        """
+        while True:
+            files = self.project.test_files(self.mentions)
+            self.fixtures.clear()
+            self.helpers.clear()
+            for facts in files:
+                for function in _functions(facts):
+                    self.helpers[id(function)] = facts
+                    if any(_last(d).endswith("fixture") for d in function.decorators):
+                        self.fixtures.setdefault(function.name, []).append(function)
+            carriers: set[str] = set()
+            for facts in files:
+                if not self.mentions("\n".join(facts.lines)):
+                    continue
+                classes = self._classes_named(facts)
+                for cls, function in _units(facts):
+                    name = function.name
+                    if name.startswith("test") or name in self.mentions.words:
+                        continue  # nothing calls a test, or already a mention
+                    if self._unit(facts, cls, function, classes).jobs:
+                        carriers.add(name)
+            if not carriers:
+                return files
+            self.mentions = _Mentions(self.mentions.words | carriers, self.mentions.phrases)
+
+    def _mentions(self) -> _Mentions:
+        """What a text must contain to refer to any job: the name of a job's function or
+        class (which ends its dotted path too), a name project modules import one under,
+        or a registered name spelled out."""
         words: set[str] = set()
+        phrases: set[str] = set()
         for job in self.project.jobs:
-            tails.update({job.name, job.function.name, *([job.cls.name] if job.cls else [])})
-            for name in _string_names(job):
-                words.update(_WORD.findall(name))
-        words |= tails
+            words.update({job.function.name, *([job.cls.name] if job.cls else [])})
+            paths = {job.qualname, f"{job.module}.{job.function.name}"}
+            for name in _string_names(job) - paths:
+                if name.isidentifier():
+                    words.add(name)
+                else:
+                    phrases.add(name)  # ``"export-products"``: its words are everywhere
         for facts in self.resolver.modules.values():
             for alias, target in facts.imports:
-                if target.rpartition(".")[2] in tails and self._job_of_name(target):
+                if target.rpartition(".")[2] in words and self._job_of_name(target):
                     words.add(alias)  # ``from proj.tasks import send as notify``
-        return frozenset(words)
+        return _Mentions(frozenset(words), tuple(sorted(phrases)))
 
     def build(self) -> CoverageIndex:
         by_job: dict[str, JobTests] = {}
@@ -221,7 +265,7 @@ class _Builder:
     # -- one test file ---------------------------------------------------------------------
 
     def _file(self, facts: FileFacts, by_job: dict[str, JobTests]) -> None:
-        if self.words.isdisjoint(_WORD.findall("\n".join(facts.lines))):
+        if not self.mentions("\n".join(facts.lines)):
             return  # most test files name no job at all
         classes = self._classes_named(facts)
         referred: set[str] = set()
@@ -488,6 +532,8 @@ class _Builder:
             yield from self._jobs_in_string(match.group(2))
 
     def _jobs_in_string(self, text: str) -> Iterator[str]:
+        if not self.jobs_mentioned(text):
+            return  # most strings of a test name no job: skip resolving them as paths
         text = text.replace(":", ".")
         if "." in text and self.resolver.module_for(text) is not None:
             yield from self._job_of_name(text)  # ``"proj.views.send.delay"``: a re-export

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatch
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Protocol
 
@@ -87,6 +88,12 @@ class Settings:
 
 def is_test_path(relpath: str, patterns: Sequence[str]) -> bool:
     """Test files (option ``test-paths``): jobs they define are not the project's jobs."""
+    return _is_test_path(relpath, tuple(patterns))
+
+
+@lru_cache(maxsize=65536)
+def _is_test_path(relpath: str, patterns: tuple[str, ...]) -> bool:
+    """Asked for every call site and file by several rules: matched once per path."""
     parts = PurePosixPath(relpath).parts
     for pattern in patterns:
         if "/" in pattern.strip("/"):
@@ -105,7 +112,9 @@ class TestSource(Protocol):
 
     def test_paths(self, patterns: Sequence[str]) -> list[str]: ...
 
-    def test_files(self, patterns: Sequence[str], words: frozenset[str]) -> list[FileFacts]: ...
+    def test_files(
+        self, patterns: Sequence[str], mentions: Callable[[str], bool]
+    ) -> list[FileFacts]: ...
 
 
 class Project:
@@ -175,12 +184,12 @@ class Project:
             return self._tests.test_paths(tests)
         return [path for path in self.resolver.facts_by_path if is_test_path(path, tests)]
 
-    def test_files(self, words: frozenset[str]) -> list[FileFacts]:
-        """The facts of the test files that may name a job (contain one of ``words``), which
+    def test_files(self, mentions: Callable[[str], bool]) -> list[FileFacts]:
+        """The facts of the test files that may name a job (``mentions`` their text), which
         only JOB7xx read; with the prefilter they are parsed here, on demand."""
         tests = self.config.test_paths
         if self._tests is not None:
-            return self._tests.test_files(tests, words)
+            return self._tests.test_files(tests, mentions)
         return [f for f in self.resolver.facts_by_path.values() if is_test_path(f.path, tests)]
 
     def jobs_of(self, framework: str) -> list[Job]:
