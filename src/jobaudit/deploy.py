@@ -56,6 +56,7 @@ SKIP_DIRS = frozenset(
         ".mypy_cache",
         ".pytest_cache",
         ".ruff_cache",
+        ".jobaudit_cache",
     }
 )
 MAX_DEPTH = 5
@@ -100,7 +101,7 @@ def worker_options(root: Path, paths: Sequence[Path] = ()) -> WorkerOptions:
     task gets depends on the worker that runs it.
     """
     found: dict[tuple[str, str], list[tuple[object, Location]]] = {}
-    for path in _candidates(root, paths):
+    for path in deploy_files(root, paths):
         try:
             data = path.read_bytes()
         except OSError:
@@ -193,7 +194,8 @@ def _flag(key: str) -> str:
     return next((flag for flag, setting in OPTIONS.items() if setting == key), key)
 
 
-def _candidates(root: Path, paths: Sequence[Path]) -> list[Path]:
+def deploy_files(root: Path, paths: Sequence[Path]) -> list[Path]:
+    """The files :func:`worker_options` reads command lines from."""
     root = root.resolve()
     found: dict[Path, None] = {}
     if root.is_dir():
@@ -202,18 +204,25 @@ def _candidates(root: Path, paths: Sequence[Path]) -> list[Path]:
         directory = given.resolve()
         if not directory.is_dir():
             continue
+        top = str(directory).rstrip(os.sep).count(os.sep)
         for dirpath, dirnames, filenames in os.walk(directory):
-            depth = len(Path(dirpath).relative_to(directory).parts)
+            depth = dirpath.rstrip(os.sep).count(os.sep) - top
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and depth < MAX_DEPTH)
             for name in sorted(filenames):
-                path = Path(dirpath, name)
-                if _wanted(path):
+                if _named(name) and _wanted(path := Path(dirpath, name)):
                     found[path] = None
     return list(found)
 
 
+def _named(name: str) -> bool:
+    """A deployment file's name, told apart without building a path (trees are large)."""
+    dot = name.rfind(".")
+    suffix = name[dot:] if 0 < dot < len(name) - 1 else ""
+    return suffix in SUFFIXES or any(fnmatch(name, p) for p in NAMES)
+
+
 def _wanted(path: Path) -> bool:
-    if path.suffix not in SUFFIXES and not any(fnmatch(path.name, p) for p in NAMES):
+    if not _named(path.name):
         return False
     try:
         return path.stat().st_size <= MAX_BYTES
