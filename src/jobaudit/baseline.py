@@ -156,11 +156,11 @@ def absolute(result: Result, relpath: str) -> Path:
 
 def _code(result: Result, finding: Finding) -> str:
     """The finding's code, whitespace collapsed; empty when the text is not known."""
-    facts = result.project.resolver.facts_by_path.get(finding.path)
-    if facts is None:
+    lines = result.lines(finding.path)
+    if not lines:
         return ""
     last = min(finding.end_line, finding.line + SNIPPET_LINES - 1)
-    text = " ".join(facts.lines[finding.line - 1 : last])
+    text = " ".join(lines[finding.line - 1 : last])
     return " ".join(text.split())
 
 

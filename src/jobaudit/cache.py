@@ -113,6 +113,13 @@ class Cache:
     ) -> None:
         self._put(self._key("facts", file, data, module, package), facts)
 
+    def result(self, digest: str) -> object:
+        """A whole run's result by the digest of its inputs (:mod:`jobaudit.reuse`)."""
+        return self._get(self.directory / "results" / digest)
+
+    def store_result(self, digest: str, value: object) -> None:
+        self._put(self.directory / "results" / digest, value)
+
 
 def clean(directory: Path) -> bool:
     """Remove a cache directory; True if there was one.

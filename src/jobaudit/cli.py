@@ -158,8 +158,12 @@ def _run(
     rules: Sequence[Rule],
     report: Sequence[Path] | None,
     speed: dict[str, object],
+    reuse: bool = False,
 ) -> Result:
-    """``engine.run`` with the speed options; ``--timings`` prints each phase on stderr."""
+    """``engine.run`` with the speed options; ``--timings`` prints each phase on stderr.
+
+    ``reuse``: the caller prints only findings and notices, so a stored result
+    of the same inputs will do (:mod:`jobaudit.reuse`)."""
     from jobaudit.cache import CACHE_DIR, Cache
     from jobaudit.parallel import worker_count
 
@@ -174,6 +178,7 @@ def _run(
         prefilter=not speed["no_prefilter"],
         cache=cache,
         jobs=worker_count(workers if isinstance(workers, int) else 1),
+        reuse=reuse,
     )
     if speed["timings"]:
         total = sum(result.timings.values())
@@ -308,7 +313,8 @@ def check(
             narrow=narrow,
         )
     else:
-        result = _run(context, config, rules, report, speed)
+        reuse = diff_ref is None and fmt != "sarif"  # SARIF carries the readiness summary
+        result = _run(context, config, rules, report, speed, reuse=reuse)
     result = _narrow(result, report, write_baseline, baseline_file, diff_ref, quiet)
     if fmt == "json":
         _write(output, json_report.render(result))

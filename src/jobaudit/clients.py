@@ -526,14 +526,14 @@ def declared_major(root: str, package: str) -> int | None:
     else from ``requirements*.txt`` and ``pyproject.toml`` pins and upper bounds
     (``==5.0.1``, ``~=5.2``, ``^5.0``, ``<6``).  None when nothing bounds it.
     """
-    base = Path(root)
-    for lock in ("uv.lock", "poetry.lock"):
-        text = _read(base / lock)
+    locks, requirements = dependency_files(Path(root))
+    for lock in locks:
+        text = _read(lock)
         for match in _LOCKED.finditer(text):
             if _canonical(match.group("name")) == package:
                 return int(match.group("v"))
     majors: list[int] = []
-    for path in [*sorted(base.glob("requirements*.txt")), base / "pyproject.toml"]:
+    for path in requirements:
         for match in _REQUIREMENT.finditer(_read(path)):
             if _canonical(match.group("name")) != package:
                 continue
@@ -542,6 +542,12 @@ def declared_major(root: str, package: str) -> int | None:
                 return None
             majors.append(bound)
     return max(majors) if majors else None
+
+
+def dependency_files(root: Path) -> tuple[list[Path], list[Path]]:
+    """The lock files, then the requirement files, that :func:`declared_major` reads."""
+    locks = [root / "uv.lock", root / "poetry.lock"]
+    return locks, [*sorted(root.glob("requirements*.txt")), root / "pyproject.toml"]
 
 
 def _upper_major(spec: str) -> int | None:

@@ -115,7 +115,7 @@ def _touched(result: Result, changes: Changes, finding: Finding) -> bool:
         path = absolute(result, finding.path)
         return changes.touches(path, finding.line, max(finding.line, finding.end_line))
     deciding = {finding.path, *(related.location.path for related in finding.related)}
-    deciding.update(job.path for job in result.project.jobs if job.qualname == finding.job)
+    deciding.update(job.path for job in result.model.jobs if job.qualname == finding.job)
     return any(changes.changed(absolute(result, path)) for path in deciding)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ from jobaudit.model import Job
 from jobaudit.notices import Notice
 from jobaudit.parallel import facts_for as facts_for
 from jobaudit.project import Project
+from jobaudit.reuse import digest, slim
 
 if TYPE_CHECKING:
     from jobaudit.cache import Cache
@@ -42,7 +43,8 @@ class Result:
     jobs: list[Job]
     findings: list[Finding]
     notices: list[Notice]
-    project: Project
+    project: Project | None
+    """None when the whole result came from the cache (:func:`run` with ``reuse``)."""
     rules: list[Rule]
     suppressed: int = 0
     internal_errors: list[Notice] = field(default_factory=list)
@@ -52,6 +54,23 @@ class Result:
     """Wall seconds per phase of the run (``--timings``)."""
     parsed: int = 0
     """How many files were parsed (or taken from the cache); the others could not matter."""
+    job_count: int = 0
+    sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """A reused result's source lines of the files with findings (reporters quote them)."""
+
+    @property
+    def model(self) -> Project:
+        """The project model, for what reads more than the findings (reports, ``--diff``)."""
+        if self.project is None:
+            raise LookupError("a result reused from the cache has no project model")
+        return self.project
+
+    def lines(self, path: str) -> tuple[str, ...]:
+        """The source lines of an analysed file (empty when it was not parsed)."""
+        if self.project is None:
+            return self.sources.get(path, ())
+        facts = self.project.resolver.facts_by_path.get(path)
+        return facts.lines if facts is not None else ()
 
 
 class ModuleNamer:
@@ -147,22 +166,33 @@ def run(
     cache: Cache | None = None,
     jobs: int = 1,
     overlay: Mapping[str, bytes] | None = None,
+    reuse: bool = False,
 ) -> Result:
     """Analyse ``paths``; with ``report``, report on those files only (:func:`split_targets`).
 
     ``prefilter`` parses only the files that can matter (``jobaudit.prefilter``);
     the findings are the same without it.  ``cache`` reuses facts of unchanged
-    files; ``jobs`` parses in that many processes.
+    files; ``jobs`` parses in that many processes.  ``reuse`` (with ``cache``)
+    returns the stored result of a run with the same inputs (:mod:`jobaudit.reuse`),
+    which has no project model.
     """
     clock = Clock()
     files, notices = discover(paths, config)
     if report is not None:
         files, shown, given_notices = _reported(files, report, config)
+    names = module_names(files)
     clock.lap("discover")
+    key = None
+    if cache is not None and reuse and overlay is None:
+        key = digest(files, names, notices, config, rules, paths, report, prefilter)
+        stored = cache.result(key)
+        if isinstance(stored, Result):
+            clock.lap("reuse result")
+            return replace(stored, rules=list(rules), timings=clock.laps, parsed=0)
     named = {os.path.realpath(path) for path in (report or paths) if not os.path.isdir(path)}
     corpus = Corpus(
         files,
-        module_names(files),
+        names,
         config,
         prefilter=prefilter,
         cache=cache,
@@ -190,10 +220,11 @@ def run(
     kept, suppressed = suppress(findings, facts, config)
     kept = sorted(kept + suppress(unused, [], config)[0])
     clock.lap("suppress")
-    return Result(
+    result = Result(
         root=config.root,
         files=len(files) if report is None else len(shown),
         jobs=jobs_found,
+        job_count=len(jobs_found),
         findings=kept,
         notices=sorted(set(notices + errors)),
         project=project,
@@ -204,6 +235,9 @@ def run(
         timings=clock.laps,
         parsed=len(corpus.facts) + len(corpus.notices),
     )
+    if cache is not None and key is not None:
+        cache.store_result(key, slim(result))
+    return result
 
 
 def model(corpus: Corpus, config: Config, workers: WorkerOptions) -> Project:

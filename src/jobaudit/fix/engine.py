@@ -88,7 +88,7 @@ def fix_project(
 
 def _first_party(outcome: Outcome) -> frozenset[str]:
     """The project's own top-level packages (imports of them are grouped last)."""
-    facts = outcome.result.project.resolver.facts_by_path.values()
+    facts = outcome.result.model.resolver.facts_by_path.values()
     # A file renamed for shadowing a package (``celery.py`` → ``celery.py``) is not that package.
     return frozenset(f.module.split(".")[0] for f in facts if not f.module.endswith(".py"))
 

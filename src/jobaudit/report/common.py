@@ -22,8 +22,7 @@ class Placed:
 
 
 def place(result: Result, finding: Finding) -> Placed:
-    facts = result.project.resolver.facts_by_path.get(finding.path)
-    lines = facts.lines if facts is not None else ()
+    lines = result.lines(finding.path)
 
     def column(line: int, byte_column: int) -> int:
         text = lines[line - 1] if 0 < line <= len(lines) else ""

@@ -50,7 +50,7 @@ def findings_document(result: Result) -> dict[str, Any]:
         ],
         "summary": {
             "files": result.files,
-            "jobs": len(result.jobs),
+            "jobs": result.job_count,
             "findings": len(result.findings),
             "errors": counts["error"],
             "warnings": counts["warning"],

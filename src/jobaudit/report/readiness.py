@@ -201,7 +201,7 @@ def build(result: Result) -> Readiness:
     shared, project_findings = _project_wide(unassigned, result)
     watched = bool(gate_rules["observability"])
     unseen = _monitoring_unknown(result) if watched else ()
-    index = coverage_index(result.project) if gate_rules["tests"] else None
+    index = coverage_index(result.model) if gate_rules["tests"] else None
     no_tests = _no_tests(index is not None and not index.files)
     entries = []
     for job in result.jobs:
@@ -244,8 +244,8 @@ def _project_wide(
     """
     shared: dict[str, list[Finding]] = {}
     rest: list[Finding] = []
-    modules = {facts.path: facts.module for facts in result.project.resolver.facts_by_path.values()}
-    anchored = anchors(result.project)
+    modules = {facts.path: facts.module for facts in result.model.resolver.facts_by_path.values()}
+    anchored = anchors(result.model)
     for finding in findings:
         gate = gate_of(finding.code)
         if finding.job is not None or gate is None or gate.id != "observability":
@@ -269,7 +269,7 @@ def _project_wide(
 
 def _monitoring(result: Result, job: Job) -> tuple[tuple[str, str, str], ...]:
     """The error tracking and metrics the observability rules found for the job's framework."""
-    found = observability(result.project)
+    found = observability(result.model)
     return tuple(
         (kind, evidence.what, f"{evidence.location.path}:{evidence.location.span[0]}")
         for kind in (TRACKING, METRICS)
@@ -280,7 +280,7 @@ def _monitoring(result: Result, job: Job) -> tuple[tuple[str, str, str], ...]:
 def _monitoring_unknown(result: Result) -> tuple[Unresolved, ...]:
     """The observability rules stay silent when the project's settings cannot be read whole
     (a ``from .local_settings import *`` that was not scanned): the gate is then unknown."""
-    reason = observability(result.project).unknown
+    reason = observability(result.model).unknown
     if reason is None:
         return ()
     return (Unresolved("monitoring", "project settings", reason),)

@@ -138,8 +138,7 @@ def fingerprints(result: Result, paths: RepoPaths, findings: Iterable[Finding]) 
 
 
 def _lines(result: Result, path: str) -> tuple[str, ...]:
-    facts = result.project.resolver.facts_by_path.get(path)
-    return facts.lines if facts is not None else ()
+    return result.lines(path)
 
 
 # -- building ------------------------------------------------------------------------------

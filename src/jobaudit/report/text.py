@@ -41,9 +41,9 @@ def render(
             f"{code}{marker} [{level}] {finding.message}"
         )
         if show_source:
-            facts = result.project.resolver.facts_by_path.get(finding.path)
-            if facts is not None and 0 < finding.line <= len(facts.lines):
-                source = facts.lines[finding.line - 1]
+            lines_of = result.lines(finding.path)
+            if 0 < finding.line <= len(lines_of):
+                source = lines_of[finding.line - 1]
                 lines.append(f"    {source}")
                 lines.append("    " + " " * (placed.column - 1) + "^")
             for related in finding.related:
@@ -77,7 +77,7 @@ def fixable_lines(result: Result, fixed: int = 0) -> list[str]:
 
 
 def summary(result: Result) -> str:
-    jobs = plural(len(result.jobs), "job")
+    jobs = plural(result.job_count, "job")
     files = plural(result.files, "file")
     if not result.findings:
         return f"All checks passed: {jobs} in {files}."
