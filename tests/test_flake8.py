@@ -147,6 +147,16 @@ def test_context_from_other_files_noqa_and_ignore(shop: Path) -> None:
     assert len(flake8(shop, "shop/tasks.py", "--disable-noqa")[1]) == 2
 
 
+def test_a_second_run_reuses_the_facts_and_sees_an_edit(shop: Path) -> None:
+    _, first, _ = flake8(shop, ".")
+    facts = sorted((shop / ".jobaudit_cache" / "facts").rglob("*"))
+    assert [entry for entry in facts if entry.is_file()], "the plugin fills the CLI's cache"
+    assert flake8(shop, ".")[1] == first == {("shop/tasks.py", 6, 22, "JOB301")}
+    tasks = shop / "shop" / "tasks.py"
+    tasks.write_text(TASKS.replace("max_retries=None", "max_retries=3", 1))
+    assert flake8(shop, ".")[1] == set() == jobaudit(shop)
+
+
 def test_explicit_select_of_other_codes_hides_job(shop: Path) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "flake8", "--select", "E9", "shop/tasks.py"],

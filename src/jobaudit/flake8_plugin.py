@@ -7,9 +7,11 @@ flake8 runs each file in a fresh plugin instance, possibly in several worker
 processes, with no hook once all files are done.  So each process builds the
 project model from disk the first time it meets a file of a project, and keeps
 it, cached by the project's root; every later file of that project costs a
-dictionary look-up.  The file being checked is taken from what flake8 passes
-(an editor sends its unsaved buffer): when that differs from what was read
-from disk, the model is rebuilt once with that file's facts replaced.
+dictionary look-up.  Facts of unchanged files come from the CLI's cache in
+``.jobaudit_cache/``, which the plugin fills too.  The file being checked is
+taken from what flake8 passes (an editor sends its unsaved buffer): when that
+differs from what was read from disk, the model is rebuilt once with that
+file's facts replaced.
 
 flake8 itself applies ``# noqa`` and ``--select``/``--extend-select``/
 ``--ignore``, so the plugin yields every finding of its rules.  Rules of scope
@@ -29,6 +31,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
+from jobaudit.cache import CACHE_DIR, Cache
 from jobaudit.checks import ALL_RULES, Finding, Rule
 from jobaudit.config import Config, ConfigError, load_config
 from jobaudit.corpus import Corpus
@@ -166,7 +169,8 @@ def load_context(root: Path, source: Path | None) -> Context:
         config = Config(root=root, source=None)
     rules = tuple(plugin_rules(config))
     files, _ = discover([root], config)
-    corpus = Corpus(files, module_names(files), config)
+    cache = Cache(config.root / CACHE_DIR, config)  # the CLI's: either one fills it for the other
+    corpus = Corpus(files, module_names(files), config, cache=cache)
     workers = worker_options(config.root, [root])
     project = model(corpus, config, workers)
     findings, _ = check(project, rules)
