@@ -288,6 +288,10 @@ def fold(op: str, left: Value, right: Value) -> Value:
     return BinOp(op, left, right)
 
 
+_NO_CALLS = (ast.Lambda, ast.Name, ast.Constant, ast.expr_context)
+"""Nodes :meth:`_BodyWalker.expr` need not look into (a lambda's calls run later)."""
+
+
 class _Scope:
     """Name resolution for one module, optionally inside a function."""
 
@@ -302,6 +306,8 @@ class _Scope:
         self.imports = imports
         self.module_names = module_names
         self.locals = locals_
+        self._calls: dict[int, tuple[ast.Call, Call]] = {}
+        """Each call node's value: a nested call is valued with its parent, then visited."""
 
     def inner(self, locals_: frozenset[str]) -> _Scope:
         return _Scope(self.module, self.imports, self.module_names, self.locals | locals_)
@@ -380,6 +386,14 @@ class _Scope:
         return Unknown(f"{type(node).__name__} expression")
 
     def call(self, node: ast.Call) -> Call:
+        known = self._calls.get(id(node))
+        if known is not None and known[0] is node:
+            return known[1]
+        found = self._call(node)
+        self._calls[id(node)] = (node, found)
+        return found
+
+    def _call(self, node: ast.Call) -> Call:
         args: list[Value] = []
         star_args: list[Value] = []
         for arg in node.args:
@@ -791,7 +805,7 @@ class _BodyWalker:
         stack: list[ast.AST] = [node]
         while stack:
             child = stack.pop()
-            if isinstance(child, ast.Lambda):
+            if isinstance(child, _NO_CALLS):
                 continue
             if isinstance(child, ast.Await) and isinstance(child.value, ast.Call):
                 self.call(child.value, awaited=True)
