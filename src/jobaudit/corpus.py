@@ -59,7 +59,6 @@ class Corpus:
         self.selected: set[str] = set()
         self._file = {file.relpath: file for file in self.files}
         self._by_module = {names[file.relpath][0]: file.relpath for file in self.files}
-        self._data: dict[str, bytes | None] = {}
         self._scans: dict[str, Scan] = {}
         custom = config.custom
         self.registry = Registry(
@@ -78,8 +77,7 @@ class Corpus:
         for file in self.files:
             if file.relpath in self._scans:
                 continue
-            data = self._read(file.relpath)
-            self._data[file.relpath] = data
+            data = self._read(file.relpath)  # not kept: read again if parsed (memory)
             module, is_package = names[file.relpath]
             scan = cache.scan(file, data, module, is_package) if cache else None
             if scan is None:
@@ -189,10 +187,7 @@ class Corpus:
         return [rel for rel in found if rel is not None]
 
     def _text(self, relpath: str) -> str:
-        data = self._data.get(relpath)
-        if data is None:
-            data = self._read(relpath) or b""
-        return data.decode("utf-8", "replace")
+        return (self._read(relpath) or b"").decode("utf-8", "replace")
 
     # -- parsing -------------------------------------------------------------------------
 
@@ -206,11 +201,11 @@ class Corpus:
         return self.facts.get(relpath)
 
     def _parse(self, relpaths: list[str]) -> None:
-        todo: list[str] = []
+        todo: dict[str, bytes | None] = {}
         for rel in relpaths:
-            data = self._data.get(rel)
-            if data is None and (rel in self.overlay or (self.cache and rel in self._scans)):
-                data = self._data[rel] = self._read(rel)  # not read yet, or scanned in a worker
+            data = None  # without the cache or an overlay, the worker reads the file itself
+            if rel in self.overlay or (self.cache and rel in self._scans):
+                data = self._read(rel)
             cached = (
                 self.cache.facts(self._file[rel], data, *self.names[rel])
                 if self.cache and data
@@ -218,20 +213,17 @@ class Corpus:
             )
             if cached is not None:
                 self.facts[rel] = cached
-                self._data.pop(rel, None)
             else:
-                todo.append(rel)
+                todo[rel] = data
         jobs = self.jobs if len(todo) > 1 else 1
-        work = [(self._file[rel], self._data.get(rel), self.names[rel]) for rel in todo]
-        for rel, result in zip(todo, analyse_many(work, jobs), strict=True):
+        work = [(self._file[rel], data, self.names[rel]) for rel, data in todo.items()]
+        for (rel, data), result in zip(todo.items(), analyse_many(work, jobs), strict=True):
             if isinstance(result, Notice):
                 self.notices[rel] = result
                 continue
             self.facts[rel] = result
-            data = self._data.get(rel)
             if self.cache is not None and data is not None:
                 self.cache.store_facts(self._file[rel], data, *self.names[rel], result)
-            self._data.pop(rel, None)
 
     def _read(self, relpath: str) -> bytes | None:
         found = self.overlay.get(relpath)

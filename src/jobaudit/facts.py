@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 import re
+import sys
 from dataclasses import dataclass, field
 
 from jobaudit.values import (
@@ -33,7 +35,7 @@ _BUILTINS = frozenset(dir(builtins))
 _LOGGING_TRACEBACK = frozenset({"exception", "capture_exception", "captureException"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CallSite:
     """A call in a function body or at module level, with the context rules ask about."""
 
@@ -53,7 +55,7 @@ class CallSite:
     """Indices (into ``FunctionFacts.checks``) of the ``if`` statements the call is inside."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Check:
     """An ``if`` statement: what its test reads and whether its body leaves early.
 
@@ -70,7 +72,7 @@ class Check:
     """The body ends with ``return``, ``raise``, ``continue`` or ``break``."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Handler:
     """One ``except`` clause."""
 
@@ -93,7 +95,7 @@ class Handler:
     """The body leaves the enclosing loop with ``break``."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TryBlock:
     """A ``try`` statement: its handlers' indices and what its body raises directly."""
 
@@ -104,14 +106,14 @@ class TryBlock:
     """The ``try`` statement is inside a loop of the function."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Raise:
     value: Value | None
     span: Span
     trys: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FunctionFacts:
     """A function or method: its signature, decorators and a summary of its body."""
 
@@ -160,7 +162,7 @@ class FunctionFacts:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClassFacts:
     name: str
     qualname: str
@@ -192,7 +194,7 @@ class ClassFacts:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AttrAssign:
     """``target.attr = value`` at module level (``app.conf.task_time_limit = 60``)."""
 
@@ -201,7 +203,7 @@ class AttrAssign:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileFacts:
     """Everything the project model needs from one module."""
 
@@ -935,7 +937,8 @@ class _ModuleExtractor:
         used only to find counters and guards, where more words mean fewer findings.
         """
         end = node.end_lineno or node.lineno
-        return frozenset(_WORD.findall("\n".join(self.lines[node.lineno - 1 : end])))
+        words = _WORD.findall("\n".join(self.lines[node.lineno - 1 : end]))
+        return frozenset(map(sys.intern, words))  # the same words recur in every function
 
     def function(
         self,
@@ -1090,13 +1093,11 @@ def extract(
 ) -> FileFacts:
     """Facts of one parsed module.  ``module`` is its dotted import name."""
     facts = _ModuleExtractor(module, is_package, lines).extract(tree, path, is_package)
-    return FileFacts(
-        **{
-            **facts.__dict__,
-            "noqa": tuple(sorted((noqa or {}).items())),
-            "pragmas": tuple(sorted((pragmas or {}).items())),
-            "lines": lines,
-        }
+    return dataclasses.replace(
+        facts,
+        noqa=tuple(sorted((noqa or {}).items())),
+        pragmas=tuple(sorted((pragmas or {}).items())),
+        lines=lines,
     )
 
 

@@ -15,14 +15,14 @@ Span = tuple[int, int, int, int]
 """(line, column, end line, end column): 1-based lines, 0-based UTF-8 byte columns (as ast)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Unknown:
     """A value that cannot be resolved statically; ``reason`` is shown to users."""
 
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Element(Unknown):
     """An unknown value taken out of a known one: ``rows[0]``, ``obj, created = ...``, a loop
     variable.  Still Unknown to every rule; those that care where a value comes from (an
@@ -33,7 +33,7 @@ class Element(Unknown):
     key: Value = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ref:
     """A module-level name, qualified by where it was imported from or defined.
 
@@ -44,14 +44,14 @@ class Ref:
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Local:
     """A name bound inside a function (a parameter or a local variable)."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Attr:
     """Attribute access on a value that is not a dotted module path: ``Celery(...).conf``."""
 
@@ -59,7 +59,7 @@ class Attr:
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Call:
     """A call expression: ``func(*args, **kwargs)``."""
 
@@ -83,14 +83,14 @@ class Call:
         return dict(self.kwarg_spans).get(name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Seq:
     """A list, tuple or set display."""
 
     items: tuple[Value, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mapping:
     """A dict display with static keys (a non-static key makes the whole dict Unknown)."""
 
@@ -103,7 +103,7 @@ class Mapping:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BinOp:
     """An arithmetic expression whose operands need name resolution first (``60 * MINUTES``)."""
 
@@ -112,7 +112,7 @@ class BinOp:
     right: Value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Lambda:
     """A lambda; ``constant`` is its body when that is a constant (``lambda r, e: True``)."""
 
