@@ -11,8 +11,9 @@ parses everything must pay.
 
 Rows: the floor; jobaudit cold (``--no-cache``) with ``-j 1`` and ``-j 2``;
 jobaudit warm (the cache filled by a previous run, nothing changed); ruff
-(``--no-cache``) and flake8 with and without the jobaudit plugin when they
-are installed (flake8 is slow: ``--slow-runs`` runs, no warm-up).  Then the
+(``--no-cache``) and flake8 without the jobaudit plugin, with it and its
+cache removed, and with it again on the cache that run filled, when they are
+installed (flake8 is slow: ``--slow-runs`` runs, no warm-up).  Then the
 project-model share of a cold run (``--timings``), whether the findings and
 the jobs inventory are identical with and without the prefilter, and with
 ``--scaling`` the cold time on 1, 2 and 4 copies of the tree.
@@ -65,16 +66,23 @@ Row = tuple[str, float, float]
 
 
 def measure(
-    command: list[str], runs: int, env: dict[str, str], warm_up: bool = True
+    command: list[str],
+    runs: int,
+    env: dict[str, str],
+    warm_up: bool = True,
+    before: list[str] | None = None,
 ) -> tuple[float, float]:
     """Median wall seconds and median peak RSS (MiB) of ``runs`` runs.
 
     Each run goes through a small wrapper process so that the children's peak
-    memory it reports belongs to that one command.
+    memory it reports belongs to that one command.  ``before`` runs, untimed,
+    before each run.
     """
     walls: list[float] = []
     peaks: list[float] = []
     for index in range(runs + (1 if warm_up else 0)):
+        if before is not None:
+            subprocess.run(before, capture_output=True, env=env, check=False)
         start = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-c", PEAK, *command],
@@ -94,34 +102,36 @@ def jobaudit(*args: str) -> list[str]:
     return [sys.executable, "-m", "jobaudit", *args]
 
 
-def cases(tree: str, cache: str) -> list[tuple[str, list[str], bool]]:
-    """(label, command, slow) for one tree; slow commands run ``--slow-runs`` times.
+Case = tuple[str, list[str], bool, bool]
+"""Label, command, slow (runs ``--slow-runs`` times, no warm-up), and whether the tree's own
+``.jobaudit_cache`` (which the flake8 plugin fills) is removed before each run."""
 
-    The warm run keeps its cache in ``cache``, outside the measured tree.
+
+def cases(tree: str, cache: str) -> list[Case]:
+    """The commands timed on one tree.
+
+    The CLI's warm run keeps its cache in ``cache``, outside the measured tree;
+    the flake8 plugin uses the tree's own, cold (removed first) and then warm.
     """
     check = ["check", tree, "--exit-zero", "--quiet"]
-    found: list[tuple[str, list[str], bool]] = [
-        ("parse floor (read + ast.parse)", [sys.executable, "-c", FLOOR, tree], False),
-        ("jobaudit cold -j 1", jobaudit(*check, "--no-cache", "-j", "1"), False),
-        ("jobaudit cold -j 2", jobaudit(*check, "--no-cache", "-j", "2"), False),
-        ("jobaudit warm (cache)", jobaudit(*check, "-j", "1", "--cache-dir", cache), False),
-        ("jobaudit --no-prefilter", jobaudit(*check, "--no-cache", "--no-prefilter"), True),
+    found: list[Case] = [
+        ("parse floor (read + ast.parse)", [sys.executable, "-c", FLOOR, tree], False, False),
+        ("jobaudit cold -j 1", jobaudit(*check, "--no-cache", "-j", "1"), False, False),
+        ("jobaudit cold -j 2", jobaudit(*check, "--no-cache", "-j", "2"), False, False),
+        ("jobaudit warm (cache)", jobaudit(*check, "-j", "1", "--cache-dir", cache), False, False),
+        ("jobaudit --no-prefilter", jobaudit(*check, "--no-cache", "--no-prefilter"), True, False),
     ]
     ruff = _tool("ruff")
     if ruff is not None:
         command = [ruff, "check", "--no-cache", "--exit-zero", "--quiet", tree]
-        found.append(("ruff check --no-cache", command, False))
+        found.append(("ruff check --no-cache", command, False, False))
     if _tool("flake8") is not None:
         flake8 = ["-j1", "--exit-zero", tree]
-        found.append(
-            (
-                "flake8 -j1 (no jobaudit)",
-                [sys.executable, "-c", FLAKE8_WITHOUT_PLUGIN, *flake8],
-                True,
-            )
-        )
+        without = [sys.executable, "-c", FLAKE8_WITHOUT_PLUGIN, *flake8]
         with_plugin = [sys.executable, "-m", "flake8", *flake8]
-        found.append(("flake8 -j1 (with jobaudit)", with_plugin, True))
+        found.append(("flake8 -j1 (no jobaudit)", without, True, False))
+        found.append(("flake8 -j1 (with jobaudit)", with_plugin, True, True))
+        found.append(("flake8 -j1 (jobaudit, warm)", with_plugin, True, False))
     return found
 
 
@@ -203,10 +213,13 @@ def report(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> None:
     files = sum(1 for _ in tree.rglob("*.py"))
     print(f"\n## {tree.name} ({files} .py files, {commit(tree)})\n")
     rows: list[Row] = []
+    clean = jobaudit("clean", path)
     with tempfile.TemporaryDirectory(prefix="jobaudit-cache-") as cache:
-        for label, command, slow in cases(path, cache):
+        for label, command, slow, fresh in cases(path, cache):
             runs = args.slow_runs if slow else args.runs
-            rows.append((label, *measure(command, runs, env, warm_up=not slow)))
+            before = clean if fresh else None
+            rows.append((label, *measure(command, runs, env, not slow, before)))
+    subprocess.run(clean, capture_output=True, env=env, check=False)
     floor, floor_peak = rows[0][1], rows[0][2]
     header = ("what", "wall (median)", "x floor", "peak MiB", "x floor RSS")
     print("| {:<30} | {:>13} | {:>7} | {:>8} | {:>11} |".format(*header))
@@ -222,6 +235,7 @@ def report(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> None:
         ("warm / ruff", "jobaudit warm (cache)", "ruff check --no-cache"),
         ("-j 1 / -j 2 (speed-up)", "jobaudit cold -j 1", "jobaudit cold -j 2"),
         ("flake8 with / without plugin", "flake8 -j1 (with jobaudit)", "flake8 -j1 (no jobaudit)"),
+        ("same, plugin cache warm", "flake8 -j1 (jobaudit, warm)", "flake8 -j1 (no jobaudit)"),
     ]
     print()
     for name, top, bottom in ratios:
