@@ -13,6 +13,7 @@ concurrent run sees a whole entry or none; an entry that cannot be read
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -34,10 +35,29 @@ _TAG = (
 )
 
 
+@functools.cache
+def code_version() -> str:
+    """The jobaudit version and a fingerprint of its installed modules (size and time of each).
+
+    The version alone would let an editable install or a source checkout
+    reuse what older code computed under the same version number.
+    """
+    package = Path(__file__).resolve().parent
+    stamps = []
+    for path in sorted(package.rglob("*.py")):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        stamps.append((path.relative_to(package).as_posix(), stat.st_size, stat.st_mtime_ns))
+    digest = hashlib.blake2b(repr(stamps).encode(), digest_size=8).hexdigest()
+    return f"{__version__}+{digest}"
+
+
 class Cache:
     def __init__(self, directory: Path, config: Config) -> None:
         self.directory = directory
-        salt = repr((__version__, config.custom, sorted(REGISTRY.items())))
+        salt = repr((code_version(), config.custom, sorted(REGISTRY.items())))
         self._salt = hashlib.blake2b(salt.encode(), digest_size=16).digest()
         self._ready = False
         self._scan_index: dict[str, Scan] | None = None

@@ -3,7 +3,8 @@
 A run is a function of the bytes of the Python files discovered, the
 non-Python files rules read (worker command lines in deployment files, the
 dependency pins of the project root), the configuration, the rules selected,
-the files reported on, the jobaudit version and the Python that parses them.
+the files reported on, the jobaudit code (:func:`jobaudit.cache.code_version`)
+and the Python that parses them.
 All of those go into one digest; a run whose digest has a stored result
 prints that result instead of building the project model again.  Hashing
 every file costs a read of the tree, a small part of parsing it, and is right
@@ -24,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jobaudit import __version__
+from jobaudit.cache import code_version
 from jobaudit.clients import dependency_files
 from jobaudit.deploy import deploy_files
 from jobaudit.files import SourceFile
@@ -49,7 +50,7 @@ def digest(
 ) -> str:
     """The digest of every input of a run over ``files`` (discovered, with their notices)."""
     settings = (
-        __version__,
+        code_version(),
         sys.version_info[:2],
         config,
         sorted(rule.code for rule in rules),
