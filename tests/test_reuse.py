@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from jobaudit.cache import CACHE_DIR, KEPT_RESULTS
 from jobaudit.cli import main
 
 DEMO = Path(__file__).resolve().parent.parent / "fixtures" / "projects" / "demo"
@@ -105,3 +106,11 @@ def test_outputs_that_read_the_model_never_reuse(tree: Path, args: tuple[str, ..
     assert REUSED in _check(tree)[1]
     done = CliRunner().invoke(main, ["check", str(tree), "--timings", *args])
     assert REUSED not in done.stderr
+
+
+def test_only_the_newest_results_are_kept(tree: Path) -> None:
+    for index in range(KEPT_RESULTS + 3):
+        (tree / "shop" / "extra.py").write_text(f"VALUE = {index}\n", encoding="utf-8")
+        _check(tree)
+    assert len(list((tree / CACHE_DIR / "results").iterdir())) == KEPT_RESULTS
+    assert REUSED in _check(tree)[1]  # the newest one is among them

@@ -28,6 +28,8 @@ from jobaudit.files import SourceFile
 from jobaudit.prefilter import REGISTRY, Scan
 
 CACHE_DIR = ".jobaudit_cache"
+KEPT_RESULTS = 8
+"""Whole results kept (:meth:`Cache.store_result`); the oldest go first."""
 _TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This file is a cache directory tag created by jobaudit.\n"
@@ -138,7 +140,17 @@ class Cache:
         return self._get(self.directory / "results" / digest)
 
     def store_result(self, digest: str, value: object) -> None:
-        self._put(self.directory / "results" / digest, value)
+        """Store a run's result, keeping only the newest few: each commit of a tree has its
+        own digest, and only the last ones can come back (a branch switched to and from)."""
+        folder = self.directory / "results"
+        self._put(folder / digest, value)
+        try:
+            others = [entry for entry in folder.iterdir() if entry.name != digest]
+            entries = sorted(others, key=lambda entry: entry.stat().st_mtime_ns)
+            for old in entries[: max(0, len(entries) - (KEPT_RESULTS - 1))]:
+                old.unlink()
+        except OSError:
+            pass  # another run pruned first, or a read-only tree
 
 
 def clean(directory: Path) -> bool:
