@@ -152,17 +152,18 @@ def coverage_index(project: Project) -> CoverageIndex:
     return _Builder(project).build()
 
 
-@dataclass(frozen=True)
 class _Mentions:
     """Whether a text may refer to a job: it has one of the words or contains a phrase."""
 
-    words: frozenset[str]
-    phrases: tuple[str, ...]
+    def __init__(self, words: frozenset[str], phrases: tuple[str, ...]) -> None:
+        self.words = words
+        self.phrases = phrases
+        self._phrase = re.compile("|".join(map(re.escape, phrases))) if phrases else None
 
     def __call__(self, text: str) -> bool:
-        return not self.words.isdisjoint(_WORD.findall(text)) or any(
-            phrase in text for phrase in self.phrases
-        )
+        if not self.words.isdisjoint(_WORD.findall(text)):
+            return True
+        return self._phrase is not None and self._phrase.search(text) is not None
 
 
 @dataclass
@@ -200,6 +201,8 @@ class _Builder:
         self._summaries: dict[int, _Summary] = {}
         self.fixtures: dict[str, list[FunctionFacts]] = {}
         self.helpers: dict[int, FileFacts] = {}
+        self._fixture_chains: dict[tuple[int, int], list[FunctionFacts]] = {}
+        self._fixtures_seen: dict[tuple[str, str], list[FunctionFacts]] = {}
         self.jobs_mentioned = self._mentions()
         self.mentions = self.jobs_mentioned
         self.files = self._test_files()
@@ -215,6 +218,8 @@ class _Builder:
             files = self.project.test_files(self.mentions)
             self.fixtures.clear()
             self.helpers.clear()
+            self._fixture_chains.clear()
+            self._fixtures_seen.clear()
             for facts in files:
                 for function in _functions(facts):
                     self.helpers[id(function)] = facts
@@ -343,24 +348,40 @@ class _Builder:
                     if method is not None and method is not function:
                         yield method
 
-    def _fixtures(self, function: FunctionFacts, depth: int) -> Iterator[FunctionFacts]:
-        """The fixtures a test (or a fixture) asks for, and theirs, three levels deep."""
+    def _fixtures(self, function: FunctionFacts, depth: int) -> list[FunctionFacts]:
+        """The fixtures a test (or a fixture) asks for, and theirs, three levels deep.
+
+        Worked out once per function and depth: every test of a suite asks for
+        the same few fixtures, and so does every fixture built on them."""
         if depth > 2:
-            return
+            return []
+        known = self._fixture_chains.get((id(function), depth))
+        if known is not None:
+            return known
         used = [p for p in function.params if p not in {"self", "cls"}]
         for decorator in function.decorators:
             if isinstance(decorator, Call) and _last(decorator.func) == "usefixtures":
                 used.extend(arg for arg in decorator.args if isinstance(arg, str))
         path = self.helpers[id(function)].path
+        found: list[FunctionFacts] = []
         for name in used:
-            for fixture in self._visible(self.fixtures.get(name, []), path):
+            for fixture in self._visible(name, path):
                 if fixture is not function:
-                    yield fixture
-                    yield from self._fixtures(fixture, depth + 1)
+                    found.append(fixture)
+                    found.extend(self._fixtures(fixture, depth + 1))
+        self._fixture_chains[id(function), depth] = found
+        return found
 
-    def _visible(self, fixtures: list[FunctionFacts], path: str) -> list[FunctionFacts]:
+    def _visible(self, name: str, path: str) -> list[FunctionFacts]:
         """The fixtures of a name a test in ``path`` gets: its file's, else its conftests',
         else (a plugin module's, which pytest_plugins may load anywhere) all of them."""
+        known = self._fixtures_seen.get((name, path))
+        if known is None:
+            known = self._fixtures_seen[name, path] = self._visible_now(name, path)
+        return known
+
+    def _visible_now(self, name: str, path: str) -> list[FunctionFacts]:
+        fixtures = self.fixtures.get(name, [])
         own = [f for f in fixtures if self.helpers[id(f)].path == path]
         if own:
             return own
