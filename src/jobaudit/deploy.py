@@ -199,7 +199,8 @@ def deploy_files(root: Path, paths: Sequence[Path]) -> list[Path]:
     root = root.resolve()
     found: dict[Path, None] = {}
     if root.is_dir():
-        found.update(dict.fromkeys(p for p in sorted(root.iterdir()) if p.is_file() and _wanted(p)))
+        top_files = (p for p in sorted(root.iterdir()) if p.is_file() and _named(p.name))
+        found.update(dict.fromkeys(p for p in top_files if _small(p)))
     for given in paths or [Path(".")]:
         directory = given.resolve()
         if not directory.is_dir():
@@ -209,7 +210,7 @@ def deploy_files(root: Path, paths: Sequence[Path]) -> list[Path]:
             depth = dirpath.rstrip(os.sep).count(os.sep) - top
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and depth < MAX_DEPTH)
             for name in sorted(filenames):
-                if _named(name) and _wanted(path := Path(dirpath, name)):
+                if _named(name) and _small(path := Path(dirpath, name)):
                     found[path] = None
     return list(found)
 
@@ -221,9 +222,8 @@ def _named(name: str) -> bool:
     return suffix in SUFFIXES or any(fnmatch(name, p) for p in NAMES)
 
 
-def _wanted(path: Path) -> bool:
-    if not _named(path.name):
-        return False
+def _small(path: Path) -> bool:
+    """Not too large to be a deployment file worth reading."""
     try:
         return path.stat().st_size <= MAX_BYTES
     except OSError:
