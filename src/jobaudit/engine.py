@@ -26,6 +26,7 @@ from jobaudit.corpus import Corpus
 from jobaudit.deploy import WorkerOptions, worker_options
 from jobaudit.facts import FileFacts
 from jobaudit.files import SourceFile, _git_toplevel, discover
+from jobaudit.gcpause import paused
 from jobaudit.model import Job
 from jobaudit.notices import Notice
 from jobaudit.parallel import facts_for as facts_for
@@ -156,6 +157,7 @@ def module_names(files: Sequence[SourceFile]) -> dict[str, tuple[str, bool]]:
     return names
 
 
+@paused()
 def run(
     paths: Sequence[Path],
     config: Config,
