@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobaudit.config import Config
-from jobaudit.files import SourceFile, discover
+from jobaudit.files import SourceFile, _compile, _Patterns, discover
 from jobaudit.notices import Notice
 
 needs_symlinks = pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges")
@@ -359,3 +361,48 @@ class TestSymlinks:
         (tmp_path / "gen_x.py").symlink_to(tmp_path / "elsewhere" / "x.py")
         found, _ = _discover(tmp_path, extend_exclude=("gen_*.py", "elsewhere"))
         assert found == []
+
+
+_PATTERN_LINES = st.lists(
+    st.sampled_from(
+        [
+            "build",
+            "*.py",
+            "!keep.py",
+            "/docs/",
+            "a/**/b",
+            "**/tests",
+            "src/*.py",
+            "!src/",
+            "x?",
+            "[ab]*.py",
+            "# comment",
+            "",
+            "dist/",
+            "!dist/keep/",
+            "\\!bang",
+            "*.egg-info",
+            "a b",
+            "(?P<g>x)",
+            "\\#hash",
+            "**",
+            "node_modules",
+        ]
+    ),
+    max_size=8,
+)
+_PATHS = st.lists(
+    st.sampled_from(
+        ["a", "b", "build", "docs", "src", "x1", "tests", "keep.py", "dist", "(?P<g>x)"]
+    ),
+    min_size=1,
+    max_size=4,
+).map("/".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=_PATTERN_LINES, path=_PATHS, is_dir=st.booleans())
+def test_the_quick_union_never_changes_a_verdict(lines: list[str], path: str, is_dir: bool) -> None:
+    spec = _compile(lines)
+    probe = path + "/" if is_dir else path
+    assert _Patterns(spec).verdict(probe) == spec.check_file(probe).include

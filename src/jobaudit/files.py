@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,55 @@ class SourceFile:
     path: Path
 
 
+class _Patterns:
+    """Gitignore-style patterns, with a quick test that most paths match none of them.
+
+    pathspec tries every pattern on every path; a walk asks about every entry
+    of the tree, and almost all of them match nothing.  One regular expression
+    that is the union of the patterns' own answers that in a single search;
+    only a path it matches goes through pathspec, which decides (negations,
+    the last match wins).
+    """
+
+    def __init__(self, spec: pathspec.GitIgnoreSpec) -> None:
+        self.spec = spec
+        self.any = _union(spec)
+
+    def verdict(self, path: str) -> bool | None:
+        """``True`` ignored, ``False`` re-included by a negation, ``None`` no pattern matches."""
+        if self.any is not None and self.any.search(path) is None:
+            return None
+        included: bool | None = self.spec.check_file(path).include
+        return included
+
+
+def _union(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
+    """One expression matching what any pattern of ``spec`` matches; ``None`` when unsure.
+
+    Named groups (pathspec marks a directory match with one) become plain
+    groups, since an alternation cannot name a group twice.
+    """
+    sources: list[str] = []
+    flags: set[int] = set()
+    for pattern in spec.patterns:
+        regex = getattr(pattern, "regex", None)
+        if pattern.include is None:
+            continue
+        if not isinstance(regex, re.Pattern) or not isinstance(regex.pattern, str):
+            return None
+        sources.append(_GROUP_NAME.sub("(?:", regex.pattern))
+        flags.add(regex.flags)
+    if len(flags) > 1:
+        return None
+    try:
+        return re.compile("|".join(f"(?:{source})" for source in sources) or "(?!)", *flags)
+    except re.error:
+        return None
+
+
+_GROUP_NAME = re.compile(r"\(\?P<\w+>")
+
+
 @dataclass(frozen=True)
 class _IgnoreFile:
     """One ``.gitignore`` (or ``.git/info/exclude``): its patterns and their base directory.
@@ -46,7 +96,7 @@ class _IgnoreFile:
     """
 
     prefix: str
-    spec: pathspec.GitIgnoreSpec
+    patterns: _Patterns
 
 
 @dataclass(frozen=True)
@@ -126,7 +176,7 @@ class _Walker:
         while stack:
             stack.extend(self._scan(stack.pop(), excludes))
 
-    def _scan(self, directory: _Dir, excludes: pathspec.GitIgnoreSpec) -> list[_Dir]:
+    def _scan(self, directory: _Dir, excludes: _Patterns) -> list[_Dir]:
         try:
             with os.scandir(directory.path) as iterator:
                 entries = list(iterator)
@@ -193,13 +243,13 @@ class _Walker:
                 return path[len(prefix) :].replace(os.sep, "/")
         return None
 
-    def _excludes_for(self, start_match: str | None) -> pathspec.GitIgnoreSpec:
+    def _excludes_for(self, start_match: str | None) -> _Patterns:
         """The exclude patterns for one walk, minus any that exclude the named directory itself."""
         patterns: Iterable[str] = self.config.effective_excludes
         if start_match:
             probe = start_match + "/"
             patterns = [p for p in patterns if not _compile([p]).match_file(probe)]
-        return _compile(patterns)
+        return _Patterns(_compile(patterns))
 
     def _parent_ignores(self, start: str) -> tuple[_IgnoreFile, ...]:
         """The ignore files that apply to ``start`` from above it, outermost first.
@@ -250,18 +300,18 @@ class _Walker:
             return None
         lines = data.decode("utf-8", "surrogateescape").splitlines()
         prefix = base if base.endswith(os.sep) else base + os.sep
-        return _IgnoreFile(prefix, _compile(lines))
+        return _IgnoreFile(prefix, _Patterns(_compile(lines)))
 
 
 def _excluded(
-    excludes: pathspec.GitIgnoreSpec,
+    excludes: _Patterns,
     ignores: tuple[_IgnoreFile, ...],
     match: str,
     path: str,
     *,
     is_dir: bool,
 ) -> bool:
-    if excludes.match_file(match + "/" if is_dir else match):
+    if excludes.verdict(match + "/" if is_dir else match):
         return True
     return _gitignored(ignores, path, is_dir=is_dir)
 
@@ -272,7 +322,7 @@ def _gitignored(ignores: tuple[_IgnoreFile, ...], path: str, *, is_dir: bool) ->
         if not path.startswith(ignore.prefix):
             continue
         rel = path[len(ignore.prefix) :].replace(os.sep, "/")
-        verdict = ignore.spec.check_file(rel + "/" if is_dir else rel).include
+        verdict = ignore.patterns.verdict(rel + "/" if is_dir else rel)
         if verdict is not None:
             return verdict
     return False
