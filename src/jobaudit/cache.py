@@ -1,8 +1,10 @@
 """The per-file cache in ``.jobaudit_cache/``: facts and prefilter scans of unchanged files.
 
 An entry is keyed by a hash of everything the cached value is a function of:
-the file's bytes, its relative path and module name, the jobaudit version and
-the configuration that changes what is extracted (the custom job system).  A
+the digest of the file's bytes, its relative path and module name, the
+jobaudit version and the configuration that changes what is extracted (the
+custom job system).  The digests of files whose ``stat`` has not changed are
+remembered too (:mod:`jobaudit.stamps`), so a warm run reads none of them.  A
 changed file gets a new key, so nothing is ever invalidated in place; stale
 entries are only wasted space, removed by ``jobaudit clean``.
 
@@ -26,6 +28,7 @@ from jobaudit.config import Config
 from jobaudit.facts import FileFacts
 from jobaudit.files import SourceFile
 from jobaudit.prefilter import REGISTRY, Scan
+from jobaudit.stamps import Stamps
 
 CACHE_DIR = ".jobaudit_cache"
 KEPT_RESULTS = 8
@@ -64,11 +67,21 @@ class Cache:
         self._ready = False
         self._scan_index: dict[str, Scan] | None = None
         self._dirty = False
+        self._stamps: Stamps | None = None
 
-    def _key(self, kind: str, file: SourceFile, data: bytes, module: str, package: bool) -> Path:
+    @property
+    def stamps(self) -> Stamps:
+        """The remembered digests of this tree's files, read on first use."""
+        if self._stamps is None:
+            found = self._get(self.directory / "stamps")
+            self._stamps = Stamps(found if isinstance(found, dict) else None)
+        return self._stamps
+
+    def _key(self, kind: str, file: SourceFile, content: bytes, module: str, package: bool) -> Path:
+        """``content``: the digest of the file's bytes (:func:`jobaudit.stamps.content_digest`)."""
         digest = hashlib.blake2b(self._salt, digest_size=20)
         digest.update(f"{kind}\0{file.relpath}\0{module}\0{package}\0".encode(errors="replace"))
-        digest.update(data)
+        digest.update(content)
         name = digest.hexdigest()
         return self.directory / kind / name[:2] / name[2:]
 
@@ -106,34 +119,36 @@ class Cache:
             self._scan_index = found if isinstance(found, dict) else {}
         return self._scan_index
 
-    def scan(self, file: SourceFile, data: bytes | None, module: str, package: bool) -> Scan | None:
+    def scan(self, file: SourceFile, content: bytes, module: str, package: bool) -> Scan | None:
         """The prefilter's scan of an unchanged file (all scans live in one index file)."""
-        if data is None:
-            return None
-        found = self._scans().get(self._key("scan", file, data, module, package).name)
+        found = self._scans().get(self._key("scan", file, content, module, package).name)
         return found if isinstance(found, Scan) else None
 
     def store_scan(
-        self, file: SourceFile, data: bytes | None, module: str, package: bool, scan: Scan
+        self, file: SourceFile, content: bytes, module: str, package: bool, scan: Scan
     ) -> None:
-        if data is not None:
-            self._scans()[self._key("scan", file, data, module, package).name] = scan
-            self._dirty = True
+        self._scans()[self._key("scan", file, content, module, package).name] = scan
+        self._dirty = True
 
     def flush(self) -> None:
-        """Write the scan index if this run added to it."""
+        """Write the scan index and the file stamps if this run added to them."""
         if self._dirty and self._scan_index is not None:
             self._put(self.directory / "scans", self._scan_index)
             self._dirty = False
+        if self._stamps is not None and self._stamps.changed:
+            self._put(self.directory / "stamps", self._stamps.index)
+            self._stamps.changed = False
 
-    def facts(self, file: SourceFile, data: bytes, module: str, package: bool) -> FileFacts | None:
-        found = self._get(self._key("facts", file, data, module, package))
+    def facts(
+        self, file: SourceFile, content: bytes, module: str, package: bool
+    ) -> FileFacts | None:
+        found = self._get(self._key("facts", file, content, module, package))
         return found if isinstance(found, FileFacts) else None
 
     def store_facts(
-        self, file: SourceFile, data: bytes, module: str, package: bool, facts: FileFacts
+        self, file: SourceFile, content: bytes, module: str, package: bool, facts: FileFacts
     ) -> None:
-        self._put(self._key("facts", file, data, module, package), facts)
+        self._put(self._key("facts", file, content, module, package), facts)
 
     def result(self, digest: str) -> object:
         """A whole run's result by the digest of its inputs (:mod:`jobaudit.reuse`)."""

@@ -22,6 +22,7 @@ from jobaudit.parallel import analyse_many, scan_many
 from jobaudit.prefilter import Closure, Registry, Scan
 from jobaudit.project import is_test_path
 from jobaudit.source import read_bytes
+from jobaudit.stamps import content_digest
 
 _PARALLEL_SCAN = 512
 """Below this many files, starting worker processes costs more than scanning in this one."""
@@ -65,30 +66,56 @@ class Corpus:
             (*custom.decorators, *custom.base_classes, *custom.enqueue_functions)
         )
         self.closure = Closure(self.registry)
-        if not prefilter:
+        if prefilter:
+            self._scan_all(named)
+        else:
             self._parse([file.relpath for file in self.files])
             self.selected = set(self.facts) | set(self.notices)
-            return
-        if jobs > 1 and len(self.files) >= _PARALLEL_SCAN and not self.overlay:
-            work = [(file, *names[file.relpath]) for file in self.files]
-            scanned = scan_many(work, self.registry, jobs)
-            pairs = zip(self.files, scanned, strict=True)
-            self._scans = {file.relpath: found for file, found in pairs}
-        for file in self.files:
-            if file.relpath in self._scans:
-                continue
-            data = self._read(file.relpath)  # not kept: read again if parsed (memory)
-            module, is_package = names[file.relpath]
-            scan = cache.scan(file, data, module, is_package) if cache else None
-            if scan is None:
-                scan = self.registry.scan(data, module, is_package)
-                if cache is not None:
-                    cache.store_scan(file, data, module, is_package, scan)
-            self._scans[file.relpath] = scan
-        self._select([rel for rel, scan in self._scans.items() if scan.static or rel in named])
-        self._grow()
         if cache is not None:
             cache.flush()
+
+    def _scan_all(self, named: frozenset[str] | set[str]) -> None:
+        """The prefilter's scan of every file (from the cache when unchanged), then the
+        selection: the files it picks, the files given by name, and their closure."""
+        if self.jobs > 1 and len(self.files) >= _PARALLEL_SCAN and not self.overlay:
+            # Without a cache every file is read anyway; with one, mostly no file is.
+            unknown = [file for file in self.files if self._cached_scan(file.relpath) is None]
+            if len(unknown) >= _PARALLEL_SCAN:
+                work = [(file, *self.names[file.relpath]) for file in unknown]
+                scanned = scan_many(work, self.registry, self.jobs)
+                for file, found in zip(unknown, scanned, strict=True):
+                    self._store_scan(file.relpath, found)
+        for file in self.files:
+            if file.relpath not in self._scans:
+                self._scan(file.relpath)
+        self._select([rel for rel, scan in self._scans.items() if scan.static or rel in named])
+        self._grow()
+
+    def _scan(self, relpath: str) -> None:
+        data = None
+        if self.cache is not None and relpath not in self.overlay:
+            _, data = self.cache.stamps.read(self._file[relpath])  # the bytes, if read for it
+        if self._cached_scan(relpath) is None:
+            if data is None:
+                data = self._read(relpath)  # not kept: read again if parsed (memory)
+            self._store_scan(relpath, self.registry.scan(data, *self.names[relpath]))
+
+    def _cached_scan(self, relpath: str) -> Scan | None:
+        if relpath in self._scans:
+            return self._scans[relpath]
+        content = self._content(relpath)
+        if self.cache is None or content is None:
+            return None
+        found = self.cache.scan(self._file[relpath], content, *self.names[relpath])
+        if found is not None:
+            self._scans[relpath] = found
+        return found
+
+    def _store_scan(self, relpath: str, found: Scan) -> None:
+        self._scans[relpath] = found
+        content = self._content(relpath)
+        if self.cache is not None and content is not None:
+            self.cache.store_scan(self._file[relpath], content, *self.names[relpath], found)
 
     # -- selection -----------------------------------------------------------------------
 
@@ -203,18 +230,18 @@ class Corpus:
     def _parse(self, relpaths: list[str]) -> None:
         todo: dict[str, bytes | None] = {}
         for rel in relpaths:
-            data = None  # without the cache or an overlay, the worker reads the file itself
-            if rel in self.overlay or (self.cache and rel in self._scans):
-                data = self._read(rel)
+            content = self._content(rel)
             cached = (
-                self.cache.facts(self._file[rel], data, *self.names[rel])
-                if self.cache and data
+                self.cache.facts(self._file[rel], content, *self.names[rel])
+                if self.cache and content
                 else None
             )
             if cached is not None:
                 self.facts[rel] = cached
+            elif rel in self.overlay or self.cache:
+                todo[rel] = self._read(rel)  # stored under the digest of what was parsed
             else:
-                todo[rel] = data
+                todo[rel] = None  # the worker reads the file itself
         jobs = self.jobs if len(todo) > 1 else 1
         work = [(self._file[rel], data, self.names[rel]) for rel, data in todo.items()]
         for (rel, data), result in zip(todo.items(), analyse_many(work, jobs), strict=True):
@@ -223,11 +250,19 @@ class Corpus:
                 continue
             self.facts[rel] = result
             if self.cache is not None and data is not None:
-                self.cache.store_facts(self._file[rel], data, *self.names[rel], result)
+                digest = content_digest(data)
+                self.cache.store_facts(self._file[rel], digest, *self.names[rel], result)
 
     def _read(self, relpath: str) -> bytes | None:
         found = self.overlay.get(relpath)
         return found if found is not None else read_bytes(self._file[relpath])
+
+    def _content(self, relpath: str) -> bytes | None:
+        """The digest of the file's bytes as this run sees them; None without a cache."""
+        found = self.overlay.get(relpath)
+        if found is not None:
+            return content_digest(found)
+        return self.cache.stamps.digest(self._file[relpath]) if self.cache else None
 
     def loaded(self) -> list[FileFacts]:
         return [self.facts[rel] for rel in sorted(self.selected) if rel in self.facts]

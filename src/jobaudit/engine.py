@@ -186,9 +186,10 @@ def run(
     clock.lap("discover")
     key = None
     if cache is not None and reuse and overlay is None:
-        key = digest(files, names, notices, config, rules, paths, report, prefilter)
+        key = digest(files, names, notices, config, rules, paths, report, prefilter, cache.stamps)
         stored = cache.result(key)
         if isinstance(stored, Result):
+            cache.flush()
             clock.lap("reuse result")
             return replace(stored, rules=list(rules), timings=clock.laps, parsed=0)
     named = {os.path.realpath(path) for path in (report or paths) if not os.path.isdir(path)}

@@ -6,9 +6,10 @@ dependency pins of the project root), the configuration, the rules selected,
 the files reported on, the jobaudit code (:func:`jobaudit.cache.code_version`)
 and the Python that parses them.
 All of those go into one digest; a run whose digest has a stored result
-prints that result instead of building the project model again.  Hashing
-every file costs a read of the tree, a small part of parsing it, and is right
-after a ``git checkout`` or a CI cache restore, unlike modification times.
+prints that result instead of building the project model again.  A file's
+digest is of its bytes, read again whenever its ``stat`` changed
+(:mod:`jobaudit.stamps`), so it is right after a ``git checkout`` or a CI
+cache restore, where modification times alone would not be.
 
 The stored result has no project model, only what ``check`` prints: the
 findings, the notices, the counts and the source lines of the files with
@@ -30,7 +31,7 @@ from jobaudit.clients import dependency_files
 from jobaudit.deploy import deploy_files
 from jobaudit.files import SourceFile
 from jobaudit.notices import Notice
-from jobaudit.source import read_bytes
+from jobaudit.stamps import Stamps
 
 if TYPE_CHECKING:
     from jobaudit.checks.base import Rule
@@ -47,8 +48,10 @@ def digest(
     paths: Sequence[Path],
     report: Sequence[Path] | None,
     prefilter: bool,
+    stamps: Stamps,
 ) -> str:
-    """The digest of every input of a run over ``files`` (discovered, with their notices)."""
+    """The digest of every input of a run over ``files`` (discovered, with their notices);
+    ``stamps`` give the digests of the files' bytes."""
     settings = (
         code_version(),
         sys.version_info[:2],
@@ -62,9 +65,9 @@ def digest(
     found = hashlib.blake2b(repr(settings).encode("utf-8", "backslashreplace"), digest_size=20)
     for file in sorted(files):
         module, package = names[file.relpath]
-        data = read_bytes(file)
+        content = stamps.digest(file)
         found.update(f"\0{file.relpath}\0{module}\0{package}\0".encode(errors="backslashreplace"))
-        found.update(b"-" if data is None else b"%d:" % len(data) + data)
+        found.update(b"-" if content is None else content)
     locks, requirements = dependency_files(Path(config.root))
     for path in [*deploy_files(config.root, paths), *locks, *requirements]:
         found.update(f"\0{path}\0".encode(errors="backslashreplace"))
