@@ -198,6 +198,15 @@ def test_an_unsaved_buffer_is_analysed_as_sent(shop: Path) -> None:
     assert found == {("shop/tasks.py", 8, 22, "JOB301"), ("shop/tasks.py", 13, 22, "JOB301")}
 
 
+def test_a_buffer_turns_a_skipped_file_into_a_job_module(shop: Path) -> None:
+    helpers = shop / "shop" / "helpers.py"
+    helpers.write_text("LIMIT = 3\n")
+    assert flake8(shop, "shop/helpers.py")[1] == set()
+    as_task = TASKS.replace("# noqa: JOB301", "")
+    _, found, _ = flake8(shop, "--stdin-display-name", "shop/helpers.py", "-", stdin=as_task)
+    assert found == {("shop/helpers.py", 6, 22, "JOB301"), ("shop/helpers.py", 11, 22, "JOB301")}
+
+
 def test_project_rules_and_excluded_files_stay_out(shop: Path) -> None:
     (shop / "pyproject.toml").write_text(
         '[tool.jobaudit]\nextend-select = ["JOB901"]\nextend-exclude = ["legacy"]\n'

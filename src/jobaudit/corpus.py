@@ -169,6 +169,12 @@ class Corpus:
         scan = self.registry.scan(data, module, is_package)
         return scan.static or any(map(self.closure.refers, scan.imports))
 
+    def unchanged(self, relpath: str, data: bytes) -> bool:
+        """Whether ``data`` is the file's content as this run read it; False when unsure
+        (no cache to remember its digest)."""
+        content = self._content(relpath)
+        return content is not None and content == content_digest(data)
+
     # -- test files ----------------------------------------------------------------------
 
     def test_paths(self, patterns: Sequence[str]) -> list[str]:

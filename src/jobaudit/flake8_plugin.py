@@ -88,7 +88,7 @@ class Context:
     config: Config
     rules: tuple[Rule, ...]
     files: Mapping[str, SourceFile]
-    """Discovered files by real path."""
+    """Discovered files by absolute path, and by real path."""
     facts: Mapping[str, FileFacts]
     """Facts by relative path."""
     workers: WorkerOptions
@@ -102,18 +102,19 @@ def reports(
     filename: str, lines: Sequence[str], tree: ast.AST, config_file: str | None
 ) -> list[Report]:
     """The findings of one file as flake8 wants them."""
-    path = Path(os.path.abspath(filename))
-    root, source = project_of(str(path.parent), config_file)
+    absolute = os.path.abspath(filename)
+    path = Path(absolute)
+    root, source = project_of(os.path.dirname(absolute), config_file)
     context = load_context(root, source)
-    file = context.files.get(os.path.realpath(path))
-    buffer = tuple(line[:-1] if line.endswith("\n") else line for line in lines)
+    file = context.files.get(absolute) or context.files.get(os.path.realpath(absolute))
     found: Sequence[Finding]
-    if (
-        file is not None
-        and file.relpath not in context.facts
-        and not context.corpus.relevant(file.relpath, "".join(lines).encode("utf-8", "replace"))
-    ):
-        return []  # the prefilter's answer: nothing in this file can matter
+    if file is not None and file.relpath not in context.facts:
+        data = "".join(lines).encode("utf-8", "replace")
+        if context.corpus.unchanged(file.relpath, data):
+            return []  # skipped by the prefilter, as read from disk
+        if not context.corpus.relevant(file.relpath, data):
+            return []  # the prefilter's answer: nothing in this file can matter
+    buffer = tuple(line[:-1] if line.endswith("\n") else line for line in lines)
     if file is not None and _unchanged(context, file, buffer):
         found = context.findings.get(file.relpath, ())
     elif file is None and path.exists():
@@ -193,7 +194,10 @@ def _read_context(root: Path, source: Path | None) -> Context:
     return Context(
         config=config,
         rules=rules,
-        files={os.path.realpath(file.path): file for file in files},
+        files={
+            **{os.path.realpath(file.path): file for file in files},
+            **{os.path.abspath(file.path): file for file in files},
+        },
         facts={item.path: item for item in facts},
         workers=workers,
         findings={path: tuple(found) for path, found in by_path.items()},
@@ -233,7 +237,7 @@ def _unchanged(context: Context, file: SourceFile, buffer: tuple[str, ...]) -> b
 
 def _with_buffer(context: Context, file: SourceFile, text: str, tree: ast.Module) -> list[Finding]:
     """The findings of ``file`` when its content is ``text`` instead of what is on disk."""
-    files = [f for f in context.files.values() if f.relpath != file.relpath]
+    files = sorted({f for f in context.files.values() if f.relpath != file.relpath})
     name = module_names([*files, file])[file.relpath]
     own = facts_for(file, from_tree(text, tree), name)
     facts = [f for path, f in context.facts.items() if path != file.relpath] + [own]
