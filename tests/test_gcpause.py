@@ -33,6 +33,24 @@ def test_paused_restores_the_collector_even_on_error() -> None:
     assert gc.isenabled()
 
 
+def test_what_the_block_made_is_frozen_after_it() -> None:
+    before = gc.get_freeze_count()
+    with paused():
+        kept = [[index] for index in range(1000)]
+    assert gc.get_freeze_count() >= before + len(kept)
+
+
+def test_a_run_leaves_no_cycles_behind(tmp_path: Path) -> None:
+    tree = shutil.copytree(DEMO, tmp_path / "demo")
+    rules = [rule() for rule in engine.ALL_RULES]
+    gc.collect()
+    gc.disable()
+    result = engine.run([tree], Config(root=tree, source=None), rules)
+    assert result.findings
+    del result
+    assert gc.collect() == 0
+
+
 def test_paused_nests_and_leaves_a_disabled_collector_disabled() -> None:
     with paused():
         with paused():

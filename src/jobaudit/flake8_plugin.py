@@ -39,7 +39,7 @@ from jobaudit.deploy import WorkerOptions, worker_options
 from jobaudit.engine import check, context_root, facts_for, model, module_names
 from jobaudit.facts import FileFacts
 from jobaudit.files import SourceFile, discover
-from jobaudit.gcpause import freeze, paused
+from jobaudit.gcpause import paused
 from jobaudit.positions import char_column
 from jobaudit.project import Project
 from jobaudit.selection import known_codes
@@ -166,13 +166,11 @@ def project_of(directory: str, config_file: str | None) -> tuple[Path, Path | No
 def load_context(root: Path, source: Path | None) -> Context:
     """Read, model and check one project from disk, once per process.
 
-    The model is kept until flake8 exits, so it is frozen out of the cyclic
-    collector's walks (:mod:`jobaudit.gcpause`).
+    The model is kept until flake8 exits, so it is built with the cyclic
+    collector paused, and frozen out of its walks after (:mod:`jobaudit.gcpause`).
     """
     with paused():
-        context = _read_context(root, source)
-    freeze()
-    return context
+        return _read_context(root, source)
 
 
 def _read_context(root: Path, source: Path | None) -> Context:
