@@ -180,6 +180,19 @@ def test_fixtures_and_helpers_are_part_of_the_test(tmp_path: Path) -> None:
     assert not result.findings
 
 
+def test_a_fixture_two_fixtures_share_runs_the_job_once(tmp_path: Path) -> None:
+    test = (
+        "import pytest\nfrom proj.tasks import send\n\n"
+        "@pytest.fixture\ndef sent():\n    send(1)\n\n"
+        "@pytest.fixture\ndef order(sent):\n    return 1\n\n"
+        "@pytest.fixture\ndef invoice(sent):\n    return 2\n\n"
+        "def test_send(order, invoice):\n    assert order < invoice\n"
+    )
+    result = project(tmp_path, test)
+    assert kinds(result) == set(), "pytest runs `sent` once per test: not a second run"
+    assert [f.job for f in result.findings if f.code == "JOB702"] == ["proj.tasks.send"]
+
+
 def test_silent_without_test_files(tmp_path: Path) -> None:
     (tmp_path / "tasks.py").write_text(TASKS)
     result = run([tmp_path], Config(root=tmp_path, source=None), [JobWithoutTests()])

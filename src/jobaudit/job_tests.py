@@ -158,12 +158,13 @@ class _Mentions:
     def __init__(self, words: frozenset[str], phrases: tuple[str, ...]) -> None:
         self.words = words
         self.phrases = phrases
-        self._phrase = re.compile("|".join(map(re.escape, phrases))) if phrases else None
 
     def __call__(self, text: str) -> bool:
         if not self.words.isdisjoint(_WORD.findall(text)):
             return True
-        return self._phrase is not None and self._phrase.search(text) is not None
+        # A substring test per phrase: several times faster than one alternation of
+        # them all, which the regex engine tries one by one at every position.
+        return any(phrase in text for phrase in self.phrases)
 
 
 @dataclass
@@ -316,7 +317,10 @@ class _Builder:
         summary.add(self._summary(facts, function, classes))
         if _FAILURE_NAME.search(function.name):
             summary.failures.add(NAMED)
-        for member in self._members(function, cls):
+        # Each member once: pytest builds a fixture once per test, however many of the
+        # test's fixtures ask for it, so its runs of a job count once.
+        members = {id(member): member for member in self._members(function, cls)}
+        for member in members.values():
             other = self.helpers.get(id(member))
             if other is not None:
                 summary.add(self._summary(other, member, classes))
