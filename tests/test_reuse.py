@@ -54,6 +54,21 @@ def test_a_warm_check_prints_the_stored_result_byte_for_byte(
     assert cold.strip()  # the demo has findings: the stored result is not empty
 
 
+def test_a_warm_check_against_a_baseline(tree: Path) -> None:
+    baseline = tree / "baseline.json"
+    _check(tree, "--write-baseline", str(baseline))
+    _touch_python(tree)  # one finding fewer: its baseline entry is stale
+
+    def run(*args: str) -> tuple[str, str]:
+        done = CliRunner().invoke(main, ["check", str(tree), "--baseline", str(baseline), *args])
+        return done.stdout, done.stderr
+
+    cold = run("--no-cache")
+    assert "no longer found" in cold[1]
+    assert run() == run() == cold
+    assert REUSED in _check(tree, "--baseline", str(baseline))[1]
+
+
 def _touch_python(tree: Path) -> None:
     with open(tree / "shop" / "settings.py", "a", encoding="utf-8") as handle:
         handle.write("CELERY_TASK_TIME_LIMIT = 60\n")

@@ -191,7 +191,8 @@ def run(
         if isinstance(stored, Result):
             cache.flush()
             clock.lap("reuse result")
-            return replace(stored, rules=list(rules), timings=clock.laps, parsed=0)
+            found = {file.relpath: file.path for file in files}
+            return replace(stored, rules=list(rules), timings=clock.laps, parsed=0, paths=found)
     named = {os.path.realpath(path) for path in (report or paths) if not os.path.isdir(path)}
     corpus = Corpus(
         files,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
 from jobaudit.facts import FileFacts, extract
@@ -58,6 +57,8 @@ def analyse_many(work: Sequence[Work], jobs: int = 1) -> list[FileFacts | Notice
     """:func:`analyse` over ``work``, in order; ``jobs`` > 1 uses that many processes."""
     if jobs <= 1 or len(work) < 2 * _CHUNK:
         return [analyse(item) for item in work]
+    from concurrent.futures import ProcessPoolExecutor  # here: most runs start no pool
+
     with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
         return list(pool.map(analyse, work, chunksize=_CHUNK))
 
@@ -70,6 +71,8 @@ def scan_many(
     Workers read the files themselves and send back only the scans: the bytes
     of the few files parsed later are read again rather than shipped back.
     """
+    from concurrent.futures import ProcessPoolExecutor  # here: most runs start no pool
+
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         return list(pool.map(partial(_scan, registry), work, chunksize=_SCAN_CHUNK))
 

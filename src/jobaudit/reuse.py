@@ -83,9 +83,12 @@ def _bytes(path: Path) -> bytes:
 
 
 def slim(result: Result) -> Result:
-    """What is stored: the result without its model, with the lines reporters quote."""
+    """What is stored: the result without its model or file paths, with the lines reporters
+    quote."""
     quoted = {f.path for f in result.findings} | {
         related.location.path for f in result.findings for related in f.related
     }
     sources = {path: result.lines(path) for path in sorted(quoted)}
-    return replace(result, jobs=[], project=None, rules=[], timings={}, sources=sources)
+    # The paths of the discovered files are not stored: a run that reuses the result
+    # discovered the same files (they are part of the digest) and puts them back.
+    return replace(result, jobs=[], project=None, rules=[], timings={}, sources=sources, paths={})
