@@ -24,6 +24,7 @@ from jobaudit.values import (
     Lambda,
     Local,
     Mapping,
+    Record,
     Ref,
     Seq,
     Span,
@@ -36,7 +37,7 @@ _LOGGING_TRACEBACK = frozenset({"exception", "capture_exception", "captureExcept
 
 
 @dataclass(frozen=True, slots=True)
-class CallSite:
+class CallSite(Record):
     """A call in a function body or at module level, with the context rules ask about."""
 
     call: Call
@@ -56,7 +57,7 @@ class CallSite:
 
 
 @dataclass(frozen=True, slots=True)
-class Check:
+class Check(Record):
     """An ``if`` statement: what its test reads and whether its body leaves early.
 
     Guards against running a job twice are tests of stored state
@@ -73,7 +74,7 @@ class Check:
 
 
 @dataclass(frozen=True, slots=True)
-class Handler:
+class Handler(Record):
     """One ``except`` clause."""
 
     span: Span
@@ -96,7 +97,7 @@ class Handler:
 
 
 @dataclass(frozen=True, slots=True)
-class TryBlock:
+class TryBlock(Record):
     """A ``try`` statement: its handlers' indices and what its body raises directly."""
 
     span: Span
@@ -107,14 +108,14 @@ class TryBlock:
 
 
 @dataclass(frozen=True, slots=True)
-class Raise:
+class Raise(Record):
     value: Value | None
     span: Span
     trys: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class FunctionFacts:
+class FunctionFacts(Record):
     """A function or method: its signature, decorators and a summary of its body."""
 
     name: str
@@ -163,7 +164,7 @@ class FunctionFacts:
 
 
 @dataclass(frozen=True, slots=True)
-class ClassFacts:
+class ClassFacts(Record):
     name: str
     qualname: str
     module: str
@@ -195,7 +196,7 @@ class ClassFacts:
 
 
 @dataclass(frozen=True, slots=True)
-class AttrAssign:
+class AttrAssign(Record):
     """``target.attr = value`` at module level (``app.conf.task_time_limit = 60``)."""
 
     target: Value
@@ -204,7 +205,7 @@ class AttrAssign:
 
 
 @dataclass(frozen=True, slots=True)
-class FileFacts:
+class FileFacts(Record):
     """Everything the project model needs from one module."""
 
     path: str

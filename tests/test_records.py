@@ -1,0 +1,44 @@
+"""Facts pickle as constructor calls (``values.Record``), and come back equal."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import pickle
+from pathlib import Path
+
+import pytest
+
+from jobaudit import facts, values
+from jobaudit.facts import FileFacts
+from jobaudit.files import SourceFile
+from jobaudit.parallel import analyse
+from jobaudit.values import Record
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+RECORDS = sorted(
+    (
+        member
+        for module in (facts, values)
+        for _, member in inspect.getmembers(module, inspect.isclass)
+        if issubclass(member, Record) and member is not Record
+    ),
+    key=lambda cls: cls.__name__,
+)
+
+
+@pytest.mark.parametrize("cls", RECORDS, ids=lambda cls: cls.__name__)
+def test_every_field_is_a_positional_argument(cls: type[Record]) -> None:
+    assert dataclasses.is_dataclass(cls)
+    assert cls.__match_args__ == tuple(field.name for field in dataclasses.fields(cls))
+    assert cls.__reduce__ is Record.__reduce__
+
+
+def test_the_facts_of_every_fixture_come_back_equal() -> None:
+    found = 0
+    for path in sorted(FIXTURES.rglob("*.py")):
+        result = analyse((SourceFile(path.name, path), None, ("fixture", False)))
+        if isinstance(result, FileFacts):
+            found += 1
+            assert pickle.loads(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)) == result
+    assert found > 100
