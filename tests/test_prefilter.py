@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 from pathlib import Path
 
@@ -193,6 +194,25 @@ def test_the_cache_key_follows_content_and_configuration(tmp_path: Path) -> None
     other = Cache(tmp_path / CACHE_DIR, Config(root=tmp_path, source=None, custom=custom))
     assert other.scan(file, b"import celery\n", "tasks", False) is None
     assert os.listdir(tmp_path / CACHE_DIR)
+
+
+def test_the_scan_index_keeps_one_scan_per_file_and_one_index(tmp_path: Path) -> None:
+    file = SourceFile("tasks.py", tmp_path / "tasks.py")
+    config = Config(root=tmp_path, source=None)
+    for version in range(5):  # five edits of one file, one run each
+        cache = Cache(tmp_path / CACHE_DIR, config)
+        content = b"import celery\nVERSION = %d\n" % version
+        cache.store_scan(file, content, "tasks", False, Registry().scan(content, "tasks", False))
+        cache.flush()
+    (index,) = (tmp_path / CACHE_DIR).glob("scans*")
+    assert len(pickle.loads(index.read_bytes())) == 1
+    assert Cache(tmp_path / CACHE_DIR, config).scan(file, content, "tasks", False) is not None
+    custom = config.custom.__class__(decorators=("shop.jobs.job",))
+    other = Cache(tmp_path / CACHE_DIR, Config(root=tmp_path, source=None, custom=custom))
+    other.store_scan(file, content, "tasks", False, Registry().scan(content, "tasks", False))
+    other.flush()
+    (replaced,) = (tmp_path / CACHE_DIR).glob("scans*")
+    assert replaced != index  # another salt (version, custom jobs) writes its own and drops ours
 
 
 def test_a_wrapper_forwarding_from_a_nested_function_selects_the_files_using_it(

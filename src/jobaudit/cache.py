@@ -65,7 +65,7 @@ class Cache:
         salt = repr((code_version(), config.custom, sorted(REGISTRY.items())))
         self._salt = hashlib.blake2b(salt.encode(), digest_size=16).digest()
         self._ready = False
-        self._scan_index: dict[str, Scan] | None = None
+        self._scan_index: dict[str, tuple[str, Scan]] | None = None
         self._dirty = False
         self._stamps: Stamps | None = None
 
@@ -113,28 +113,47 @@ class Cache:
                 target.write_text(text, encoding="utf-8")
         self._ready = True
 
-    def _scans(self) -> dict[str, Scan]:
+    def _scans(self) -> dict[str, tuple[str, Scan]]:
+        """The scan index: per file, the key of the content it was scanned with and the scan.
+
+        One entry per file, so edits do not pile up stale scans, and one index per
+        salt (jobaudit's code and the extraction settings): what another version
+        wrote is removed when this one writes its own (:meth:`flush`).
+        """
         if self._scan_index is None:
-            found = self._get(self.directory / "scans")
+            found = self._get(self._scan_file())
             self._scan_index = found if isinstance(found, dict) else {}
         return self._scan_index
 
+    def _scan_file(self) -> Path:
+        return self.directory / f"scans-{self._salt.hex()[:16]}"
+
     def scan(self, file: SourceFile, content: bytes, module: str, package: bool) -> Scan | None:
         """The prefilter's scan of an unchanged file (all scans live in one index file)."""
-        found = self._scans().get(self._key("scan", file, content, module, package).name)
-        return found if isinstance(found, Scan) else None
+        found = self._scans().get(file.relpath)
+        key = self._key("scan", file, content, module, package).name
+        if isinstance(found, tuple) and len(found) == 2 and found[0] == key:
+            return found[1] if isinstance(found[1], Scan) else None  # else damaged on disk
+        return None
 
     def store_scan(
         self, file: SourceFile, content: bytes, module: str, package: bool, scan: Scan
     ) -> None:
-        self._scans()[self._key("scan", file, content, module, package).name] = scan
+        self._scans()[file.relpath] = (self._key("scan", file, content, module, package).name, scan)
         self._dirty = True
 
     def flush(self) -> None:
         """Write the scan index and the file stamps if this run added to them."""
         if self._dirty and self._scan_index is not None:
-            self._put(self.directory / "scans", self._scan_index)
+            target = self._scan_file()
+            self._put(target, self._scan_index)
             self._dirty = False
+            try:
+                for other in self.directory.glob("scans*"):
+                    if other != target:
+                        other.unlink(missing_ok=True)
+            except OSError:
+                pass  # a read-only tree, or another run removing it first
         if self._stamps is not None and self._stamps.changed:
             self._put(self.directory / "stamps", self._stamps.index)
             self._stamps.changed = False
