@@ -95,3 +95,13 @@ def test_a_warm_check_reads_no_python_file_and_an_edit_is_seen(
     edited = CliRunner().invoke(main, args).stdout
     assert edited != first.stdout
     assert edited == CliRunner().invoke(main, [*args, "--no-cache"]).stdout
+
+
+def test_nothing_is_remembered_where_ctime_is_the_creation_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stamps, "TRUSTED", False)  # Windows
+    file = _file(tmp_path, "x = 1\n")
+    ahead = Stamps(now=time.time_ns() + LATER)
+    assert ahead.digest(file) == content_digest(b"x = 1\n")
+    assert ahead.index == {}

@@ -5,7 +5,9 @@ prefilter's scan cache); reading and hashing a large tree costs more than the
 rest of such a run.  A file whose size, modification and change times, inode
 and device are what they were when it was hashed has the same bytes: git
 decides which files to look at the same way.  The change time cannot be set
-by a user, so a ``touch -d`` or an ``rsync -t`` cannot hide an edit.
+by a user, so a ``touch -d`` or an ``rsync -t`` cannot hide an edit.  Windows
+has no change time (``st_ctime`` is the creation time there), so nothing is
+remembered on Windows: every file is read and hashed, as before.
 
 Timestamps have a granularity (a few milliseconds on Linux, two seconds on
 FAT), so an edit right after a hash could keep the same stamp.  A digest is
@@ -26,6 +28,8 @@ from jobaudit.source import read_bytes
 
 SETTLED = 2_000_000_000
 """Nanoseconds a file must have been left alone before its stamp is trusted."""
+TRUSTED = os.name == "posix"
+"""Whether ``st_ctime`` is the time of the last change (not the creation time, as on Windows)."""
 
 Stamp = tuple[int, int, int, int, int]
 """Size, modification time, change time (nanoseconds), inode, device."""
@@ -73,7 +77,7 @@ class Stamps:
         return found, data
 
     def _remember(self, key: str, stamp: Stamp | None, found: bytes | None) -> None:
-        settled = stamp is not None and max(stamp[1], stamp[2]) <= self._now - SETTLED
+        settled = TRUSTED and stamp is not None and max(stamp[1], stamp[2]) <= self._now - SETTLED
         if found is not None and stamp is not None and settled:
             self.index[key] = (stamp, found)
             self.changed = True
