@@ -225,6 +225,17 @@ def test_text_is_one_line_per_job_worst_first(demo: Path) -> None:
     assert any(re.fullmatch(r"  Retries         JOB301 JOB302: \d+ pass, .*", x) for x in lines)
 
 
+def test_the_cache_and_processes_do_not_change_the_report(demo: Path) -> None:
+    args = [str(demo), "--format", "json"]
+    cold = report_cli(*args, "--no-cache")
+    assert not (demo / ".jobaudit_cache").exists()
+    assert report_cli(*args) == cold  # fills the cache
+    assert (demo / ".jobaudit_cache").is_dir()
+    assert report_cli(*args) == report_cli(*args, "-j", "2") == cold
+    timed = CliRunner().invoke(main, ["report", *args, "--timings"])
+    assert "project model" in timed.stderr and timed.stdout == cold[1]
+
+
 def test_verbose_text_shows_values_with_their_sources(demo: Path) -> None:
     _, out = report_cli(str(demo), "--verbose")
     assert re.search(r"max attempts \(total runs\):\s+unbounded\s+\(max_retries=None", out)

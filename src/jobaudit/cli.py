@@ -544,8 +544,14 @@ def jobs(
 )
 @click.option("--verbose", "-v", is_flag=True, help="Text format: print every job's full entry.")
 @config_option
+@speed_options
 def report(
-    paths: tuple[Path, ...], fmt: str, output: Path | None, verbose: bool, config_file: Path | None
+    paths: tuple[Path, ...],
+    fmt: str,
+    output: Path | None,
+    verbose: bool,
+    config_file: Path | None,
+    **speed: object,
 ) -> None:
     """Is each job under PATHS production-ready? Gates per job, worst first (docs/readiness.md).
 
@@ -569,7 +575,7 @@ def report(
     targets = list(paths) or [Path(".")]
     config = _load(targets, config_file)
     rules = select_rules(config.select, config.ignore, config.extend_select, config.preview)
-    built = readiness.build(run(targets, config, rules))
+    built = readiness.build(_run(targets, config, rules, None, speed))
     _write(output, renderers[fmt](built))
     _print_notices(built.result, quiet=False)
     sys.exit(EXIT_ERROR if built.result.internal_errors else EXIT_CLEAN)
