@@ -42,30 +42,38 @@ class _Patterns:
     """Gitignore-style patterns, with a quick test that most paths match none of them.
 
     pathspec tries every pattern on every path; a walk asks about every entry
-    of the tree, and almost all of them match nothing.  One regular expression
-    that is the union of the patterns' own answers that in a single search;
-    only a path it matches goes through pathspec, which decides (negations,
-    the last match wins).
+    of the tree, and almost all of them match nothing.  The quick test answers
+    that at once: a plain name (``node_modules``, ``build/``) can only match a
+    path that has it as a component, a set look-up; the other patterns are
+    tried together, as one regular expression made of their own.  Only a path
+    the quick test cannot rule out goes through pathspec, which decides
+    (negations, the last match wins).
     """
 
     def __init__(self, spec: pathspec.GitIgnoreSpec) -> None:
         self.spec = spec
-        self.any = _union(spec)
+        self.names, self.others = _quick_test(spec)
 
     def verdict(self, path: str) -> bool | None:
         """``True`` ignored, ``False`` re-included by a negation, ``None`` no pattern matches."""
-        if self.any is not None and self.any.search(path) is None:
+        if (
+            self.others is not None
+            and self.others.search(path) is None
+            and self.names.isdisjoint(path.split("/"))
+        ):
             return None
         included: bool | None = self.spec.check_file(path).include
         return included
 
 
-def _union(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
-    """One expression matching what any pattern of ``spec`` matches; ``None`` when unsure.
+def _quick_test(spec: pathspec.GitIgnoreSpec) -> tuple[frozenset[str], re.Pattern[str] | None]:
+    """The plain names among the patterns of ``spec``, and one expression matching what any
+    other pattern matches; ``None`` for the expression when unsure (no quick test).
 
     Named groups (pathspec marks a directory match with one) become plain
     groups, since an alternation cannot name a group twice.
     """
+    names: set[str] = set()
     sources: list[str] = []
     flags: set[int] = set()
     for pattern in spec.patterns:
@@ -73,17 +81,30 @@ def _union(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
         if pattern.include is None:
             continue
         if not isinstance(regex, re.Pattern) or not isinstance(regex.pattern, str):
-            return None
+            return frozenset(), None
+        line = getattr(pattern, "pattern", None)
+        if (
+            isinstance(line, str)
+            and _PLAIN_NAME.fullmatch(line)
+            and pattern.include
+            and not regex.flags & re.IGNORECASE
+        ):
+            names.add(line.rstrip("/"))
+            continue
         sources.append(_GROUP_NAME.sub("(?:", regex.pattern))
         flags.add(regex.flags)
     if len(flags) > 1:
-        return None
+        return frozenset(), None
     try:
-        return re.compile("|".join(f"(?:{source})" for source in sources) or "(?!)", *flags)
+        union = re.compile("|".join(f"(?:{source})" for source in sources) or "(?!)", *flags)
     except re.error:
-        return None
+        return frozenset(), None
+    return frozenset(names), union
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*/?")
+"""A pattern that is one file or directory name: it matches exactly the paths with that name
+as a component (followed by ``/`` with the trailing slash)."""
 _GROUP_NAME = re.compile(r"\(\?P<\w+>")
 
 
