@@ -152,19 +152,21 @@ def coverage_index(project: Project) -> CoverageIndex:
     return _Builder(project).build()
 
 
+@dataclass(frozen=True)
 class _Mentions:
-    """Whether a text may refer to a job: it has one of the words or contains a phrase."""
+    """Whether a text may refer to a job: it has one of the words or contains a phrase.
 
-    def __init__(self, words: frozenset[str], phrases: tuple[str, ...]) -> None:
-        self.words = words
-        self.phrases = phrases
+    Phrases are looked for one substring test each: several times faster than one
+    alternation of them all, which the regex engine tries one by one at every position.
+    """
+
+    words: frozenset[str]
+    phrases: tuple[str, ...]
 
     def __call__(self, text: str) -> bool:
-        if not self.words.isdisjoint(_WORD.findall(text)):
-            return True
-        # A substring test per phrase: several times faster than one alternation of
-        # them all, which the regex engine tries one by one at every position.
-        return any(phrase in text for phrase in self.phrases)
+        return not self.words.isdisjoint(_WORD.findall(text)) or any(
+            phrase in text for phrase in self.phrases
+        )
 
 
 @dataclass
