@@ -291,8 +291,31 @@ def fold(op: str, left: Value, right: Value) -> Value:
     return BinOp(op, left, right)
 
 
-_NO_CALLS = (ast.Lambda, ast.Name, ast.Constant, ast.expr_context)
-"""Nodes :meth:`_BodyWalker.expr` need not look into (a lambda's calls run later)."""
+_TRY = tuple(kind for kind in (ast.Try, getattr(ast, "TryStar", None)) if kind is not None)
+"""``try`` statements; ``try``/``except*`` (Python 3.11+) has the same fields."""
+
+_NO_CALLS = frozenset(
+    {ast.Lambda, ast.Name, ast.Constant}
+    | {
+        kind
+        for base in (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
+        for kind in base.__subclasses__()
+    }
+)
+"""Node types :meth:`_BodyWalker.expr` need not look into (a lambda's calls run later)."""
+
+
+def _children(node: ast.AST) -> list[ast.AST]:
+    """``ast.iter_child_nodes`` as a list, without its two generators: this runs for every
+    node of every function body."""
+    found: list[ast.AST] = []
+    for name in node._fields:
+        child = getattr(node, name, None)
+        if isinstance(child, list):
+            found.extend(item for item in child if isinstance(item, ast.AST))
+        elif isinstance(child, ast.AST):
+            found.append(child)
+    return found
 
 
 class _Scope:
@@ -329,13 +352,7 @@ class _Scope:
     def value(self, node: ast.expr | None) -> Value:
         if node is None:
             return None
-        if isinstance(node, ast.Constant):
-            constant = node.value
-            if constant is None or isinstance(constant, (bool, int, float, str)):
-                return constant
-            if constant is Ellipsis:
-                return Unknown("...")
-            return Unknown("bytes or complex constant")
+        # The commonest nodes first: names and attribute chains are most of any body.
         if isinstance(node, ast.Name):
             return self.name(node.id)
         if isinstance(node, ast.Attribute):
@@ -345,6 +362,13 @@ class _Scope:
             if isinstance(base, Local):
                 return Local(f"{base.name}.{node.attr}")
             return Attr(base, node.attr)
+        if isinstance(node, ast.Constant):
+            constant = node.value
+            if constant is None or isinstance(constant, (bool, int, float, str)):
+                return constant
+            if constant is Ellipsis:
+                return Unknown("...")
+            return Unknown("bytes or complex constant")
         if isinstance(node, ast.Call):
             return self.call(node)
         if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
@@ -541,6 +565,12 @@ def _breaks(body: list[ast.stmt]) -> bool:
     return False
 
 
+_BINDS_NOTHING = frozenset(
+    {ast.Expr, ast.Return, ast.Pass, ast.Raise, ast.Break, ast.Continue, ast.Delete, ast.Assert}
+)
+"""Statements that bind no name and hold no block (a walrus aside, as everywhere here)."""
+
+
 def _local_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]:
     """Parameters and every name the function body binds (its locals), skipping nested defs."""
     names: set[str] = set()
@@ -555,6 +585,12 @@ def _local_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]
     stack: list[ast.stmt] = list(node.body)
     while stack:
         statement = stack.pop()
+        if type(statement) in _BINDS_NOTHING:
+            continue
+        if isinstance(statement, ast.Assign):
+            for target in statement.targets:
+                names.update(_bound_names(target))
+            continue
         if isinstance(statement, (ast.Global, ast.Nonlocal)):
             declared_global.update(statement.names)
             continue
@@ -567,8 +603,8 @@ def _local_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]
             continue
         for target in _statement_targets(statement):
             names.update(_bound_names(target))
-        if isinstance(statement, ast.Try) or type(statement).__name__ == "TryStar":
-            for handler in statement.handlers:  # type: ignore[attr-defined]
+        if isinstance(statement, _TRY):
+            for handler in statement.handlers:
                 if handler.name:
                     names.add(handler.name)
                 stack.extend(handler.body)
@@ -616,6 +652,42 @@ class _BodyWalker:
             self.stmt(stmt)
 
     def stmt(self, node: ast.stmt) -> None:
+        # The commonest statements first.
+        if isinstance(node, ast.Expr):
+            expression = node.value
+            awaited = isinstance(expression, ast.Await)
+            inner = expression.value if isinstance(expression, ast.Await) else expression
+            if isinstance(inner, ast.Call):
+                self.call(inner, statement=True, awaited=awaited)
+                self.args_of(inner)
+                return
+            self.expr(expression)
+            return
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            target_nodes = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if node.value is not None:
+                value = self.scope.value(node.value)
+                for target in target_nodes:
+                    if isinstance(target, ast.Name):
+                        self.bind(target.id, value, node.value)
+                    elif isinstance(target, (ast.Tuple, ast.List)):
+                        self.unpack(target, value, node.value)
+                self.expr(node.value)
+            return
+        if isinstance(node, ast.Return):
+            self.returns.append(self.scope.value(node.value))
+            if node.value is not None:
+                self.expr(node.value)
+            return
+        if isinstance(node, ast.If):
+            self.expr(node.test)
+            self.checks.append(Check(span_of(node), self.reads(node.test), _ends_early(node.body)))
+            saved_checks = self._checks
+            self._checks = (*saved_checks, len(self.checks) - 1)
+            self.walk(node.body)
+            self.walk(node.orelse)
+            self._checks = saved_checks
+            return
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             self.nested.append(node)
             for decorator in node.decorator_list:
@@ -623,8 +695,8 @@ class _BodyWalker:
             return
         if isinstance(node, ast.ClassDef):
             return
-        if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
-            self.try_(node)  # type: ignore[arg-type]
+        if isinstance(node, _TRY):
+            self.try_(node)
             return
         if isinstance(node, (ast.With, ast.AsyncWith)):
             managers = tuple(self.scope.value(item.context_expr) for item in node.items)
@@ -662,41 +734,6 @@ class _BodyWalker:
                 self.expr(node.exc)
             if node.cause is not None:
                 self.expr(node.cause)
-            return
-        if isinstance(node, ast.Return):
-            self.returns.append(self.scope.value(node.value))
-            if node.value is not None:
-                self.expr(node.value)
-            return
-        if isinstance(node, ast.Expr):
-            expression = node.value
-            awaited = isinstance(expression, ast.Await)
-            inner = expression.value if isinstance(expression, ast.Await) else expression
-            if isinstance(inner, ast.Call):
-                self.call(inner, statement=True, awaited=awaited)
-                self.args_of(inner)
-                return
-            self.expr(expression)
-            return
-        if isinstance(node, (ast.Assign, ast.AnnAssign)):
-            target_nodes = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if node.value is not None:
-                value = self.scope.value(node.value)
-                for target in target_nodes:
-                    if isinstance(target, ast.Name):
-                        self.bind(target.id, value, node.value)
-                    elif isinstance(target, (ast.Tuple, ast.List)):
-                        self.unpack(target, value, node.value)
-                self.expr(node.value)
-            return
-        if isinstance(node, ast.If):
-            self.expr(node.test)
-            self.checks.append(Check(span_of(node), self.reads(node.test), _ends_early(node.body)))
-            saved_checks = self._checks
-            self._checks = (*saved_checks, len(self.checks) - 1)
-            self.walk(node.body)
-            self.walk(node.orelse)
-            self._checks = saved_checks
             return
         if isinstance(node, ast.Match):
             self.expr(node.subject)
@@ -804,19 +841,31 @@ class _BodyWalker:
             self.expr(keyword.value)
 
     def expr(self, node: ast.expr) -> None:
-        """Record every call inside an expression, outermost first, skipping lambdas."""
+        """Record every call inside an expression, outermost first, skipping lambdas.
+
+        This visits every node of every body, so it tests the exact type first:
+        names, constants and attribute chains are most of any body.
+        """
         stack: list[ast.AST] = [node]
         while stack:
             child = stack.pop()
-            if isinstance(child, _NO_CALLS):
+            if type(child) in _NO_CALLS:
+                continue
+            if isinstance(child, ast.Attribute):
+                stack.append(child.value)
                 continue
             if isinstance(child, ast.Await) and isinstance(child.value, ast.Call):
-                self.call(child.value, awaited=True)
-                stack.extend(reversed(list(ast.iter_child_nodes(child.value))))
+                call = child.value
+                self.call(call, awaited=True)
+            elif isinstance(child, ast.Call):
+                call = child
+                self.call(call)
+            else:
+                stack.extend(reversed(_children(child)))
                 continue
-            if isinstance(child, ast.Call):
-                self.call(child)
-            stack.extend(reversed(list(ast.iter_child_nodes(child))))
+            stack.extend(reversed([keyword.value for keyword in call.keywords]))
+            stack.extend(reversed(call.args))
+            stack.append(call.func)
 
 
 class _ModuleExtractor:
@@ -938,7 +987,7 @@ class _ModuleExtractor:
         used only to find counters and guards, where more words mean fewer findings.
         """
         end = node.end_lineno or node.lineno
-        words = _WORD.findall("\n".join(self.lines[node.lineno - 1 : end]))
+        words = set(_WORD.findall("\n".join(self.lines[node.lineno - 1 : end])))
         return frozenset(map(sys.intern, words))  # the same words recur in every function
 
     def function(
