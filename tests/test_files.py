@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobaudit.config import Config
-from jobaudit.files import SourceFile, _compile, _Patterns, discover
+from jobaudit.files import RealPaths, SourceFile, _compile, _Patterns, discover
 from jobaudit.notices import Notice
 
 needs_symlinks = pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges")
@@ -411,3 +411,23 @@ def test_the_quick_test_never_changes_a_verdict(lines: list[str], path: str, is_
     spec = _compile(lines)
     probe = path + "/" if is_dir else path
     assert _Patterns(spec).verdict(probe) == spec.check_file(probe).include
+
+
+@needs_symlinks
+def test_real_paths_find_a_given_file_under_any_path(tmp_path: Path) -> None:
+    real = tmp_path / "proj" / "shop"
+    real.mkdir(parents=True)
+    (real / "tasks.py").write_text("")
+    (real / "other.py").write_text("")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "tasks.py").write_text("")
+    (tmp_path / "linked").symlink_to(real, target_is_directory=True)
+    (tmp_path / "alias.py").symlink_to(real / "tasks.py")
+    given = RealPaths([real / "tasks.py"])
+    expected = os.path.realpath(real / "tasks.py")
+
+    assert given.of(real / "tasks.py") == expected
+    assert given.of(tmp_path / "linked" / "tasks.py") == expected  # through a symlinked folder
+    assert given.of(tmp_path / "alias.py") == expected  # a symlink with another name
+    assert given.of(tmp_path / "elsewhere" / "tasks.py") is None  # same name, another file
+    assert given.of(real / "other.py") is None

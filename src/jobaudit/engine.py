@@ -25,7 +25,7 @@ from jobaudit.config import Config
 from jobaudit.corpus import Corpus
 from jobaudit.deploy import WorkerOptions, worker_options
 from jobaudit.facts import FileFacts
-from jobaudit.files import SourceFile, _git_toplevel, discover
+from jobaudit.files import RealPaths, SourceFile, _git_toplevel, discover
 from jobaudit.gcpause import paused
 from jobaudit.model import Job
 from jobaudit.notices import Notice
@@ -193,7 +193,7 @@ def run(
             clock.lap("reuse result")
             found = {file.relpath: file.path for file in files}
             return replace(stored, rules=list(rules), timings=clock.laps, parsed=0, paths=found)
-    named = {os.path.realpath(path) for path in (report or paths) if not os.path.isdir(path)}
+    named = RealPaths(path for path in (report or paths) if not os.path.isdir(path))
     corpus = Corpus(
         files,
         names,
@@ -201,7 +201,7 @@ def run(
         prefilter=prefilter,
         cache=cache,
         jobs=jobs,
-        named={file.relpath for file in files if os.path.realpath(file.path) in named},
+        named={file.relpath for file in files if named.of(file.path) is not None},
         overlay=overlay,
     )
     clock.lap("read and parse")
@@ -320,7 +320,8 @@ def _reported(
     """
     given, notices = discover(report, config)
     named = {os.path.realpath(file.path): file for file in given}
-    files = [named.get(os.path.realpath(file.path), file) for file in files]
+    real = RealPaths(named)
+    files = [named.get(real.of(file.path) or "", file) for file in files]
     return files, {file.relpath for file in given}, notices
 
 

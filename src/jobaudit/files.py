@@ -22,7 +22,7 @@ import pathspec
 from jobaudit.config import Config
 from jobaudit.notices import Notice
 
-__all__ = ["SourceFile", "discover"]
+__all__ = ["RealPaths", "SourceFile", "discover"]
 
 
 @dataclass(frozen=True, order=True)
@@ -134,6 +134,27 @@ class _Dir:
     match: str
     real: str
     ignores: tuple[_IgnoreFile, ...]
+
+
+class RealPaths:
+    """Which of many paths are the same files as a few given ones, by real path.
+
+    ``os.path.realpath`` looks at every component of a path, and a pre-commit
+    run names a few files among thousands.  A path can only be one of the given
+    files when its name is one of theirs, unless its own last component is a
+    symlink (a symlinked folder keeps the name), so only those are resolved.
+    """
+
+    def __init__(self, given: Iterable[str | Path]) -> None:
+        self.real = frozenset(os.path.realpath(path) for path in given)
+        self._names = frozenset(os.path.basename(path) for path in self.real)
+
+    def of(self, path: Path) -> str | None:
+        """The real path of ``path`` when it is one of the given files, else None."""
+        if path.name not in self._names and not os.path.islink(path):
+            return None
+        real = os.path.realpath(path)
+        return real if real in self.real else None
 
 
 def discover(paths: Sequence[Path], config: Config) -> tuple[list[SourceFile], list[Notice]]:
