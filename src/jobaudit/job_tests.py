@@ -164,9 +164,11 @@ class _Mentions:
     phrases: tuple[str, ...]
 
     def __call__(self, text: str) -> bool:
-        return not self.words.isdisjoint(_WORD.findall(text)) or any(
-            phrase in text for phrase in self.phrases
-        )
+        return self.among(_WORD.findall(text), text)
+
+    def among(self, words: Iterable[str], text: str) -> bool:
+        """Whether ``text``, whose words are ``words``, may refer to a job."""
+        return not self.words.isdisjoint(words) or any(phrase in text for phrase in self.phrases)
 
 
 @dataclass
@@ -202,6 +204,7 @@ class _Builder:
         self._refs: dict[str, str | None] = {}
         self._hits: dict[str, dict[int, set[str]]] = {}
         self._summaries: dict[int, _Summary] = {}
+        self._words: dict[str, frozenset[str]] = {}
         self.fixtures: dict[str, list[FunctionFacts]] = {}
         self.helpers: dict[int, FileFacts] = {}
         self._fixture_chains: dict[tuple[int, int], list[FunctionFacts]] = {}
@@ -230,7 +233,7 @@ class _Builder:
                         self.fixtures.setdefault(function.name, []).append(function)
             carriers: set[str] = set()
             for facts in files:
-                if not self.mentions("\n".join(facts.lines)):
+                if not self._mentioned(facts):
                     continue
                 classes = self._classes_named(facts)
                 for cls, function in _units(facts):
@@ -273,7 +276,7 @@ class _Builder:
     # -- one test file ---------------------------------------------------------------------
 
     def _file(self, facts: FileFacts, by_job: dict[str, JobTests]) -> None:
-        if not self.mentions("\n".join(facts.lines)):
+        if not self._mentioned(facts):
             return  # most test files name no job at all
         classes = self._classes_named(facts)
         referred: set[str] = set()
@@ -301,6 +304,15 @@ class _Builder:
                 if summary.runs[job] >= 2:
                     kinds.add(RERUN)
                 by_job[job].units.append(CoveringTest(facts.path, name, frozenset(kinds)))
+
+    def _mentioned(self, facts: FileFacts) -> bool:
+        """``self.mentions`` of a test file, whose words are taken once: the mentions grow
+        and every file is asked again."""
+        text = "\n".join(facts.lines)
+        words = self._words.get(facts.path)
+        if words is None:
+            words = self._words[facts.path] = frozenset(_WORD.findall(text))
+        return self.mentions.among(words, text)
 
     def _classes_named(self, facts: FileFacts) -> set[str]:
         """Class names (``module.Class``) the file imports: their method jobs may be called."""
