@@ -269,3 +269,39 @@ def test_class_patches_base_set_up_and_nested_fixtures(tmp_path: Path) -> None:
         "def test_other(client):\n    other(1)\n    other(2)\n"
     )
     assert not project(tmp_path, nested).findings
+
+
+_RULE_FIXTURES = Path(__file__).parent.parent / "fixtures" / "rules"
+
+
+@pytest.mark.parametrize(
+    "root",
+    sorted(_RULE_FIXTURES.glob("JOB70[12]/*")),
+    ids=lambda root: root.relative_to(_RULE_FIXTURES).as_posix(),
+)
+def test_naming_files_reports_what_a_whole_run_reports_on_them(root: Path) -> None:
+    """``jobaudit check FILE`` (pre-commit) checks only the jobs the named files define."""
+    config = Config(root=root, source=None)
+    rules = [JobWithoutTests(), FailurePathUntested()]
+    whole = run([root], config, rules).findings
+    for path in sorted(root.rglob("*.py")):
+        relpath = path.relative_to(root).as_posix()
+        named = run([root], config, rules, report=[path]).findings
+        assert named == [finding for finding in whole if finding.path == relpath], relpath
+
+
+def test_the_index_is_not_built_when_no_named_file_defines_a_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project(tmp_path, "from proj.tasks import send\n")
+    (tmp_path / "proj" / "views.py").write_text("def index(request):\n    return None\n")
+
+    def unwanted(_: object) -> None:
+        raise AssertionError("the coverage index was built")
+
+    monkeypatch.setattr("jobaudit.job_tests._Builder", unwanted)
+    config = Config(root=tmp_path, source=None)
+    rules = [JobWithoutTests(), FailurePathUntested()]
+    result = run([tmp_path], config, rules, report=[tmp_path / "proj" / "views.py"])
+    assert result.findings == []
+    assert result.internal_errors == []

@@ -206,6 +206,8 @@ def run(
     )
     clock.lap("read and parse")
     project = model(corpus, config, worker_options(config.root, paths))
+    if report is not None:
+        project.reported = frozenset(shown)
     clock.lap("project model")
     facts = list(project.resolver.facts_by_path.values())
     findings, errors = check(project, rules)

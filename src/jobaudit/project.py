@@ -146,6 +146,17 @@ class Project:
         self.errors: list[Notice] = []
         for job in self.jobs:
             job.policy = self._policy(job)
+        self.reported: frozenset[str] | None = None
+        """The files findings are reported on (``jobaudit check FILE...``); None for all."""
+
+    def reported_jobs(self) -> list[Job]:
+        """The jobs defined in the files reported on.
+
+        A rule whose findings are all on a job's definition checks only these:
+        pre-commit names the changed files, and most changes define no job."""
+        if self.reported is None:
+            return self.jobs
+        return [job for job in self.jobs if job.path in self.reported]
 
     def _policy(self, job: Job) -> JobPolicy:
         """The job's effective policy; an adapter that fails costs only this job's (all unknown)."""

@@ -34,12 +34,15 @@ class JobWithoutTests(Rule):
     frameworks = FRAMEWORKS
 
     def check_project(self, project: Project) -> Iterator[Finding]:
+        jobs = project.reported_jobs()  # each finding is on its job's definition
+        if not jobs:
+            return  # the index is the costliest part of a run: build it only when needed
         index = coverage_index(project)
         if not index.files:
             return
         count = len(index.files)
         looked = f"{count} test file{'s' if count != 1 else ''} matching test-paths"
-        for job in project.jobs:
+        for job in jobs:
             if index.of(job) is None:
                 message = f"{job.label()} is not referred to by any test (looked in {looked})"
                 yield self.finding(job.location, message, job)
