@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from jobaudit import engine, flake8_plugin
+from jobaudit.checks import ALL_RULES
 from jobaudit.config import Config
 from jobaudit.gcpause import paused
 
@@ -42,7 +43,7 @@ def test_what_the_block_made_is_frozen_after_it() -> None:
 
 def test_a_run_leaves_no_cycles_behind(tmp_path: Path) -> None:
     tree = shutil.copytree(DEMO, tmp_path / "demo")
-    rules = [rule() for rule in engine.ALL_RULES]
+    rules = [rule() for rule in ALL_RULES]
     gc.collect()
     gc.disable()
     result = engine.run([tree], Config(root=tree, source=None), rules)
@@ -75,7 +76,7 @@ def test_a_run_pauses_the_collector_while_checking(
 
     monkeypatch.setattr(engine, "check", spying_check)
     tree = shutil.copytree(DEMO, tmp_path / "demo")
-    rules = [rule() for rule in engine.ALL_RULES]
+    rules = [rule() for rule in ALL_RULES]
     result = engine.run([tree], Config(root=tree, source=None), rules)
     assert result.findings
     assert seen and not any(seen)

@@ -9,10 +9,11 @@ import pytest
 from jobaudit.checks.tests.failure_path_untested import FailurePathUntested
 from jobaudit.checks.tests.job_without_tests import JobWithoutTests
 from jobaudit.config import Config
-from jobaudit.engine import Result, run
+from jobaudit.engine import run
 from jobaudit.job_tests import RAISES, RERUN, RETRY, SIDE_EFFECT, STATE, coverage_index
 from jobaudit.report.readiness import PASS, UNKNOWN, WARN, build
 from jobaudit.report.readiness_entry import sections
+from jobaudit.result import Result
 from jobaudit.testing import example_files
 
 TASKS = """\

@@ -9,9 +9,10 @@ import pytest
 
 from jobaudit.config import Config
 from jobaudit.deploy import worker_options
-from jobaudit.engine import Result, run
+from jobaudit.engine import run
 from jobaudit.observability import METRICS, TRACKING, observability
 from jobaudit.report.readiness import FAIL, PASS, UNKNOWN, WARN, build
+from jobaudit.result import Result
 from jobaudit.selection import select_rules
 
 CELERY = """\

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from jobaudit.config import Config
-from jobaudit.engine import facts_for
 from jobaudit.files import SourceFile
 from jobaudit.frameworks.celery import celery_key
 from jobaudit.frameworks.rq import parse_timeout
 from jobaudit.model import Backoff, Job, Resolved
+from jobaudit.parallel import facts_for
 from jobaudit.project import Project
 from jobaudit.source import parse_source
 from jobaudit.values import Unknown

@@ -20,12 +20,13 @@ from jobaudit.cache import CACHE_DIR, Cache
 from jobaudit.checks import ALL_RULES
 from jobaudit.cli import main
 from jobaudit.config import Config
-from jobaudit.engine import Result, module_names, run
+from jobaudit.engine import module_names, run
 from jobaudit.facts import FileFacts
 from jobaudit.files import SourceFile
 from jobaudit.parallel import analyse_many
 from jobaudit.prefilter import Registry
 from jobaudit.report.jobs import render_json
+from jobaudit.result import Result
 from jobaudit.symbols import Modules
 from jobaudit.testing import _config, fixture_entries
 

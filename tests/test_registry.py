@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from jobaudit.checks import ALL_RULES, Rule
+from jobaudit.checks.meta.unused_noqa import UnusedNoqa
+from jobaudit.codes import CODES, PREVIEW, UNUSED_NOQA
 from jobaudit.testing import (
     AnnotationError,
     FixtureError,
@@ -149,3 +151,10 @@ def test_hard_negatives(rule: type[Rule]) -> None:
             f"fixtures of {rule.code} discover {jobs} jobs and {flagged} of them are "
             "expected to be flagged: add hard negatives"
         )
+
+
+def test_the_code_table_matches_the_rule_classes() -> None:
+    """:mod:`jobaudit.codes` chooses rules without importing them; it must say what they say."""
+    assert tuple(rule.code for rule in ALL_RULES) == CODES
+    assert {rule.code for rule in ALL_RULES if rule.preview} == PREVIEW
+    assert UnusedNoqa.code == UNUSED_NOQA

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -129,3 +131,33 @@ def test_only_the_newest_results_are_kept(tree: Path) -> None:
         _check(tree)
     assert len(list((tree / CACHE_DIR / "results").iterdir())) == KEPT_RESULTS
     assert REUSED in _check(tree)[1]  # the newest one is among them
+
+
+_MODULES_AFTER_CHECK = """\
+import sys
+from jobaudit.cli import main
+try:
+    main(["check", sys.argv[1], "--quiet"])
+except SystemExit:
+    pass
+print(" ".join(sorted(name for name in sys.modules if name.startswith("jobaudit"))))
+"""
+
+
+def _modules_after_check(tree: Path) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER_CHECK, str(tree)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(done.stdout.split())
+
+
+def test_a_warm_check_imports_no_rule_and_no_analysis(tree: Path) -> None:
+    """The warm path is mostly Python's start-up and jobaudit's imports: it keeps them few."""
+    analysis = {"jobaudit.checks", "jobaudit.corpus", "jobaudit.facts", "jobaudit.project"}
+    cold = _modules_after_check(tree)
+    assert analysis <= cold  # the check can see them when they are there
+    warm = _modules_after_check(tree)
+    assert not analysis & warm

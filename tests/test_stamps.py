@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from jobaudit import corpus, stamps
+from jobaudit import corpus, source, stamps
 from jobaudit.cli import main
 from jobaudit.files import SourceFile
 from jobaudit.stamps import Stamps, content_digest
@@ -34,7 +34,7 @@ def _no_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         attempts.append(file.relpath)
         raise AssertionError(f"{file.relpath} was read")
 
-    monkeypatch.setattr(stamps, "read_bytes", refuse)
+    monkeypatch.setattr(source, "read_bytes", refuse)  # stamps imports it when it must read
     monkeypatch.setattr(corpus, "read_bytes", refuse)
     return attempts
 

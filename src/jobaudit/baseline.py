@@ -23,8 +23,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from jobaudit.checks.base import Finding
-from jobaudit.engine import Result
+from jobaudit.findings import Finding
+from jobaudit.result import Result
 
 VERSION = 1
 SNIPPET_LINES = 3
@@ -140,7 +140,7 @@ def apply(result: Result, file: Path, reported: Collection[Path] | None = None) 
             kept.append(finding)
     scope = [absolute(result, rel) for rel in result.paths] if reported is None else reported
     files = {_relative(Path(os.path.abspath(path)), directory) for path in scope}
-    ran = {rule.code for rule in result.rules}
+    ran = set(result.codes)
     stale = [e for e in recorded - matched if e.path in files and e.rule in ran]
     narrowed = replace(result, findings=sorted(kept))
     return Applied(narrowed, len(result.findings) - len(kept), len(stale))

@@ -22,13 +22,16 @@ import pickle
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobaudit import __version__
 from jobaudit.config import Config
-from jobaudit.facts import FileFacts
 from jobaudit.files import SourceFile
 from jobaudit.prefilter import REGISTRY, Scan
 from jobaudit.stamps import Stamps
+
+if TYPE_CHECKING:
+    from jobaudit.facts import FileFacts
 
 CACHE_DIR = ".jobaudit_cache"
 KEPT_RESULTS = 8
@@ -161,6 +164,8 @@ class Cache:
     def facts(
         self, file: SourceFile, content: bytes, module: str, package: bool
     ) -> FileFacts | None:
+        from jobaudit.facts import FileFacts  # not on the warm path, which reads no facts
+
         found = self._get(self._key("facts", file, content, module, package))
         return found if isinstance(found, FileFacts) else None
 

@@ -2,6 +2,8 @@
 
 Exit codes are a contract for CI and pre-commit: 0 nothing at or above
 ``--fail-on``, 1 findings, 2 a usage, configuration or internal error.
+What only some commands need is imported by them: a warm ``check`` (a stored
+result printed again) imports neither the rules nor the analysis.
 """
 
 from __future__ import annotations
@@ -16,16 +18,13 @@ from pathlib import Path
 import click
 
 from jobaudit import __version__, baseline, diffmode
-from jobaudit.checks import ALL_RULES, rule_by_key
-from jobaudit.checks.base import Rule
-from jobaudit.checks.meta.unused_noqa import UnusedNoqa
+from jobaudit.codes import UNUSED_NOQA
 from jobaudit.config import FAIL_ON_LEVELS, Config, ConfigError, load_config
-from jobaudit.docs import rule_page
-from jobaudit.engine import Result, run, split_targets
+from jobaudit.engine import run, split_targets, stored, walk
 from jobaudit.report import json_report, text
 from jobaudit.report.common import plural
-from jobaudit.report.jobs import render_json, render_text
-from jobaudit.selection import known_codes, select_rules
+from jobaudit.result import Result
+from jobaudit.selection import known_codes, rules_of, select_rules, selected_codes
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 LEVEL_RANK = {level: rank for rank, level in enumerate(FAIL_ON_LEVELS)}
@@ -155,31 +154,39 @@ def speed_options(command: Callable[..., None]) -> Callable[..., None]:
 def _run(
     paths: Sequence[Path],
     config: Config,
-    rules: Sequence[Rule],
+    codes: Sequence[str],
     report: Sequence[Path] | None,
     speed: dict[str, object],
     reuse: bool = False,
 ) -> Result:
-    """``engine.run`` with the speed options; ``--timings`` prints each phase on stderr.
+    """``engine.run`` of the rules of ``codes`` with the speed options; ``--timings`` prints
+    each phase on stderr.
 
     ``reuse``: the caller prints only findings and notices, so a stored result
-    of the same inputs will do (:mod:`jobaudit.reuse`)."""
+    of the same inputs will do (:mod:`jobaudit.reuse`); the rules are not even
+    imported then."""
     from jobaudit.cache import CACHE_DIR, Cache
-    from jobaudit.parallel import worker_count
 
     directory = speed["cache_dir"] or Path(config.root) / CACHE_DIR
     cache = None if speed["no_cache"] else Cache(Path(str(directory)), config)
-    workers = speed["workers"]
-    result = run(
-        paths,
-        config,
-        rules,
-        report,
-        prefilter=not speed["no_prefilter"],
-        cache=cache,
-        jobs=worker_count(workers if isinstance(workers, int) else 1),
-        reuse=reuse,
-    )
+    prefilter = not speed["no_prefilter"]
+    walked = walk(paths, config, codes, report, prefilter=prefilter, cache=cache, reuse=reuse)
+    result = stored(walked, cache) if cache is not None else None
+    if result is None:
+        from jobaudit.parallel import worker_count
+
+        workers = speed["workers"]
+        result = run(
+            paths,
+            config,
+            rules_of(codes),
+            report,
+            prefilter=prefilter,
+            cache=cache,
+            jobs=worker_count(workers if isinstance(workers, int) else 1),
+            reuse=reuse,
+            walked=walked,
+        )
     if speed["timings"]:
         total = sum(result.timings.values())
         for phase, seconds in result.timings.items():
@@ -291,11 +298,11 @@ def check(
     """Report problems in the background jobs under PATHS (default: the current directory)."""
     targets = list(paths) or [Path(".")]
     if show_unused_noqa:
-        extend_select = (*extend_select, UnusedNoqa.code)
+        extend_select = (*extend_select, UNUSED_NOQA)
     config = _load(targets, config_file)
     config = _selected(config, select, extend_select, ignore, preview, fail_on)
     _check_codes(config)
-    rules = select_rules(config.select, config.ignore, config.extend_select, config.preview)
+    codes = selected_codes(config.select, config.ignore, config.extend_select, config.preview)
     context, report = split_targets(targets, config)
     if apply_fixes and write_baseline is None:
         from jobaudit.fix.command import fix_files
@@ -304,7 +311,7 @@ def check(
         result, _ = fix_files(
             context,
             config,
-            rules,
+            rules_of(codes),
             report,
             unsafe=unsafe_fixes,
             diff=False,
@@ -314,7 +321,7 @@ def check(
         )
     else:
         reuse = diff_ref is None and fmt != "sarif"  # SARIF carries the readiness summary
-        result = _run(context, config, rules, report, speed, reuse=reuse)
+        result = _run(context, config, codes, report, speed, reuse=reuse)
     result = _narrow(result, report, write_baseline, baseline_file, diff_ref, quiet)
     if fmt == "json":
         _write(output, json_report.render(result))
@@ -519,6 +526,8 @@ def jobs(
     **speed: object,
 ) -> None:
     """List every job under PATHS with its framework and effective policy."""
+    from jobaudit.report.jobs import render_json, render_text
+
     targets = list(paths) or [Path(".")]
     config = _load(targets, config_file)
     result = _run(targets, config, [], None, speed)
@@ -574,8 +583,8 @@ def report(
     }
     targets = list(paths) or [Path(".")]
     config = _load(targets, config_file)
-    rules = select_rules(config.select, config.ignore, config.extend_select, config.preview)
-    built = readiness.build(_run(targets, config, rules, None, speed))
+    codes = selected_codes(config.select, config.ignore, config.extend_select, config.preview)
+    built = readiness.build(_run(targets, config, codes, None, speed))
     _write(output, renderers[fmt](built))
     _print_notices(built.result, quiet=False)
     sys.exit(EXIT_ERROR if built.result.internal_errors else EXIT_CLEAN)
@@ -603,6 +612,9 @@ def clean(paths: tuple[Path, ...], config_file: Path | None, cache_dir: Path | N
 @click.argument("key")
 def rule(key: str) -> None:
     """Show the documentation of a rule, by code (JOB301) or name (unbounded-retries)."""
+    from jobaudit.checks import rule_by_key
+    from jobaudit.docs import rule_page
+
     found = rule_by_key(key)
     if found is None:
         click.echo(f"jobaudit: error: no rule '{key}'; run 'jobaudit rules' for the list", err=True)
@@ -613,6 +625,8 @@ def rule(key: str) -> None:
 @main.command()
 def rules() -> None:
     """List every rule with its level and whether it runs by default."""
+    from jobaudit.checks import ALL_RULES
+
     width = max(len(r.name) for r in ALL_RULES)
     for found in ALL_RULES:
         default = "preview" if found.preview else "on"

@@ -29,6 +29,7 @@ from jobaudit.blocking import is_blocking
 from jobaudit.discovery import iter_call_sites, method_name
 from jobaudit.facts import CallSite, FileFacts, FunctionFacts
 from jobaudit.per_project import per_project
+from jobaudit.pins import dependency_files
 from jobaudit.symbols import Assigned, External, InstanceAttr, ProjectClass, Symbol
 from jobaudit.values import Attr, Call, Local, Ref, Unknown, Value, dotted
 
@@ -542,12 +543,6 @@ def declared_major(root: str, package: str) -> int | None:
                 return None
             majors.append(bound)
     return max(majors) if majors else None
-
-
-def dependency_files(root: Path) -> tuple[list[Path], list[Path]]:
-    """The lock files, then the requirement files, that :func:`declared_major` reads."""
-    locks = [root / "uv.lock", root / "poetry.lock"]
-    return locks, [*sorted(root.glob("requirements*.txt")), root / "pyproject.toml"]
 
 
 def _upper_major(spec: str) -> int | None:

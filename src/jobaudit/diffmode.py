@@ -21,9 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jobaudit.baseline import absolute
-from jobaudit.checks import rule_by_key
-from jobaudit.checks.base import Finding
-from jobaudit.engine import Result
+from jobaudit.findings import Finding
+from jobaudit.result import Result
 
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
@@ -110,6 +109,8 @@ def only_changed(result: Result, changes: Changes) -> tuple[Result, int]:
 
 
 def _touched(result: Result, changes: Changes, finding: Finding) -> bool:
+    from jobaudit.checks import rule_by_key  # the rules, only once there are findings to narrow
+
     rule = rule_by_key(finding.code)
     if rule is None or rule.scope != "project":
         path = absolute(result, finding.path)

@@ -5,6 +5,10 @@ the facts are merged into the project model (the reduce step); the selected
 rules run against it; findings are filtered by ``# noqa`` and per-file ignores
 and sorted.  Nothing a file contains can stop the run: unreadable files and
 failing rules become notices.
+
+The analysis modules (the corpus, the project model, the rules) are imported
+by the functions that use them: a warm ``check`` finds its stored result
+(:func:`walk`, :func:`stored`) without importing any of them.
 """
 
 from __future__ import annotations
@@ -12,66 +16,27 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pathspec
 
-from jobaudit.checks import ALL_RULES
-from jobaudit.checks.base import Finding, Rule
-from jobaudit.checks.meta.unused_noqa import UnusedNoqa
 from jobaudit.config import Config
-from jobaudit.corpus import Corpus
 from jobaudit.deploy import WorkerOptions, worker_options
-from jobaudit.facts import FileFacts
 from jobaudit.files import RealPaths, SourceFile, _git_toplevel, discover
+from jobaudit.findings import Finding
 from jobaudit.gcpause import paused
-from jobaudit.model import Job
 from jobaudit.notices import Notice
-from jobaudit.parallel import facts_for as facts_for
-from jobaudit.project import Project
+from jobaudit.result import Result
 from jobaudit.reuse import digest, slim
 
 if TYPE_CHECKING:
     from jobaudit.cache import Cache
-
-
-@dataclass
-class Result:
-    root: Path
-    files: int
-    jobs: list[Job]
-    findings: list[Finding]
-    notices: list[Notice]
-    project: Project | None
-    """None when the whole result came from the cache (:func:`run` with ``reuse``)."""
-    rules: list[Rule]
-    suppressed: int = 0
-    internal_errors: list[Notice] = field(default_factory=list)
-    paths: dict[str, Path] = field(default_factory=dict)
-    """Each analysed file's absolute path by its relative path (git and baselines need both)."""
-    timings: dict[str, float] = field(default_factory=dict)
-    """Wall seconds per phase of the run (``--timings``)."""
-    parsed: int = 0
-    """How many files were parsed (or taken from the cache); the others could not matter."""
-    job_count: int = 0
-    sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """A reused result's source lines of the files with findings (reporters quote them)."""
-
-    @property
-    def model(self) -> Project:
-        """The project model, for what reads more than the findings (reports, ``--diff``)."""
-        if self.project is None:
-            raise LookupError("a result reused from the cache has no project model")
-        return self.project
-
-    def lines(self, path: str) -> tuple[str, ...]:
-        """The source lines of an analysed file (empty when it was not parsed)."""
-        if self.project is None:
-            return self.sources.get(path, ())
-        facts = self.project.resolver.facts_by_path.get(path)
-        return facts.lines if facts is not None else ()
+    from jobaudit.checks.base import Rule
+    from jobaudit.corpus import Corpus
+    from jobaudit.facts import FileFacts
+    from jobaudit.project import Project
 
 
 class ModuleNamer:
@@ -83,29 +48,32 @@ class ModuleNamer:
     """
 
     def __init__(self) -> None:
-        self._is_package: dict[Path, bool] = {}
-        self._chains: dict[Path, tuple[str, ...]] = {}
+        self._is_package: dict[str, bool] = {}
+        self._chains: dict[str, tuple[str, ...]] = {}
 
-    def _package(self, directory: Path) -> bool:
+    def _package(self, directory: str) -> bool:
         known = self._is_package.get(directory)
         if known is None:
-            known = (directory / "__init__.py").is_file()
+            known = os.path.isfile(os.path.join(directory, "__init__.py"))
             self._is_package[directory] = known
         return known
 
     def name(self, path: Path) -> tuple[str, bool]:
-        is_package = path.name == "__init__.py"
-        parts = [*self._chain(path.parent), *([] if is_package else [path.stem])]
-        return ".".join(parts) or path.stem, is_package
+        # Strings, not Path methods: this runs for every file of every run, the warm one too.
+        directory, filename = os.path.split(os.fspath(path))
+        stem = os.path.splitext(filename)[0]
+        is_package = filename == "__init__.py"
+        parts = [*self._chain(directory), *([] if is_package else [stem])]
+        return ".".join(parts) or stem, is_package
 
-    def _chain(self, directory: Path) -> tuple[str, ...]:
+    def _chain(self, directory: str) -> tuple[str, ...]:
         """The package names down to ``directory``, once per directory (large trees)."""
         known = self._chains.get(directory)
         if known is None:
-            parent = directory.parent
+            parent = os.path.dirname(directory)
             if self._package(directory) or (parent != directory and self._package(parent)):
                 above = self._chain(parent) if parent != directory else ()
-                known = (*above, directory.name)
+                known = (*above, os.path.basename(directory))
             else:
                 known = ()
             self._chains[directory] = known
@@ -157,6 +125,64 @@ def module_names(files: Sequence[SourceFile]) -> dict[str, tuple[str, bool]]:
     return names
 
 
+@dataclass
+class Walk:
+    """A run's files, found before any is read, and the digest of the run's inputs.
+
+    That is all the warm path of ``check`` needs to find a stored result
+    (:func:`stored`); a run that finds none is given the walk rather than
+    walking the tree again.
+    """
+
+    files: list[SourceFile]
+    names: dict[str, tuple[str, bool]]
+    notices: list[Notice]
+    shown: set[str] | None
+    """The files reported on, when files were named (:func:`split_targets`)."""
+    given: list[Notice]
+    """Notices about the named files themselves."""
+    key: str | None
+    """The digest of every input of the run (:mod:`jobaudit.reuse`), when results are reused."""
+    clock: Clock
+
+
+def walk(
+    paths: Sequence[Path],
+    config: Config,
+    codes: Sequence[str],
+    report: Sequence[Path] | None = None,
+    *,
+    prefilter: bool = True,
+    cache: Cache | None = None,
+    reuse: bool = False,
+) -> Walk:
+    """Discover the files of a run over ``paths`` with the rules of ``codes``; with ``reuse``
+    (and ``cache``), also take the digest its result is stored under."""
+    clock = Clock()
+    files, notices = discover(paths, config)
+    shown: set[str] | None = None
+    given: list[Notice] = []
+    if report is not None:
+        files, shown, given = _reported(files, report, config)
+    names = module_names(files)
+    clock.lap("discover")
+    key = None
+    if cache is not None and reuse:
+        key = digest(files, names, notices, config, codes, paths, report, prefilter, cache.stamps)
+    return Walk(files, names, notices, shown, given, key, clock)
+
+
+def stored(walked: Walk, cache: Cache) -> Result | None:
+    """The stored result of a run with the same inputs, if there is one."""
+    found = cache.result(walked.key) if walked.key is not None else None
+    if not isinstance(found, Result):
+        return None
+    cache.flush()
+    walked.clock.lap("reuse result")
+    paths = {file.relpath: file.path for file in walked.files}
+    return replace(found, timings=walked.clock.laps, parsed=0, paths=paths)
+
+
 @paused()
 def run(
     paths: Sequence[Path],
@@ -169,6 +195,7 @@ def run(
     jobs: int = 1,
     overlay: Mapping[str, bytes] | None = None,
     reuse: bool = False,
+    walked: Walk | None = None,
 ) -> Result:
     """Analyse ``paths``; with ``report``, report on those files only (:func:`split_targets`).
 
@@ -176,23 +203,22 @@ def run(
     the findings are the same without it.  ``cache`` reuses facts of unchanged
     files; ``jobs`` parses in that many processes.  ``reuse`` (with ``cache``)
     returns the stored result of a run with the same inputs (:mod:`jobaudit.reuse`),
-    which has no project model.
+    which has no project model.  ``walked`` is this run's :func:`walk`, when the
+    caller took it.
     """
-    clock = Clock()
-    files, notices = discover(paths, config)
-    if report is not None:
-        files, shown, given_notices = _reported(files, report, config)
-    names = module_names(files)
-    clock.lap("discover")
-    key = None
-    if cache is not None and reuse and overlay is None:
-        key = digest(files, names, notices, config, rules, paths, report, prefilter, cache.stamps)
-        stored = cache.result(key)
-        if isinstance(stored, Result):
-            cache.flush()
-            clock.lap("reuse result")
-            found = {file.relpath: file.path for file in files}
-            return replace(stored, rules=list(rules), timings=clock.laps, parsed=0, paths=found)
+    from jobaudit.corpus import Corpus  # the analysis: a warm run never gets here
+
+    if walked is None:
+        codes = [rule.code for rule in rules]
+        reusing = reuse and overlay is None
+        walked = walk(paths, config, codes, report, prefilter=prefilter, cache=cache, reuse=reusing)
+    if cache is not None:
+        reused = stored(walked, cache)
+        if reused is not None:
+            return replace(reused, rules=list(rules))
+    files, names, shown = walked.files, walked.names, walked.shown
+    notices = list(walked.notices)
+    clock = walked.clock
     named = RealPaths(path for path in (report or paths) if not os.path.isdir(path))
     corpus = Corpus(
         files,
@@ -206,7 +232,7 @@ def run(
     )
     clock.lap("read and parse")
     project = model(corpus, config, worker_options(config.root, paths))
-    if report is not None:
+    if shown is not None:
         project.reported = frozenset(shown)
     clock.lap("project model")
     facts = list(project.resolver.facts_by_path.values())
@@ -217,32 +243,33 @@ def run(
     notices.extend(corpus.all_notices())  # after the rules: they may parse files on demand
     clock.lap("rules")
     jobs_found = project.jobs
-    if report is not None:
+    if shown is not None:
         findings = [f for f in findings if f.path in shown]
         unused = [f for f in unused if f.path in shown]
         errors = [e for e in errors if not e.path or e.path in shown]
-        notices = given_notices + [n for n in notices if n.path in shown]
+        notices = walked.given + [n for n in notices if n.path in shown]
         jobs_found = [job for job in jobs_found if job.path in shown]
     kept, suppressed = suppress(findings, facts, config)
     kept = sorted(kept + suppress(unused, [], config)[0])
     clock.lap("suppress")
     result = Result(
         root=config.root,
-        files=len(files) if report is None else len(shown),
+        files=len(files) if shown is None else len(shown),
         jobs=jobs_found,
         job_count=len(jobs_found),
         findings=kept,
         notices=sorted(set(notices + errors)),
         project=project,
         rules=list(rules),
+        codes=[rule.code for rule in rules],
         suppressed=suppressed,
         internal_errors=errors,
         paths={file.relpath: file.path for file in files},
         timings=clock.laps,
         parsed=len(corpus.facts) + len(corpus.notices),
     )
-    if cache is not None and key is not None:
-        cache.store_result(key, slim(result))
+    if cache is not None and walked.key is not None:
+        cache.store_result(walked.key, slim(result))
     return result
 
 
@@ -252,6 +279,8 @@ def model(corpus: Corpus, config: Config, workers: WorkerOptions) -> Project:
     Built again when it finds jobs that files the prefilter skipped import
     (:meth:`Corpus.widen`); that happens only for jobs declared by registration.
     """
+    from jobaudit.project import Project
+
     while True:
         project = Project(
             corpus.loaded(),
@@ -335,6 +364,9 @@ def audit_suppressions(
     A comment is used when any rule, selected or not, reports on its line, so
     the rules that did not run are run here too, for this judgement only.
     """
+    from jobaudit.checks import ALL_RULES
+    from jobaudit.checks.meta.unused_noqa import UnusedNoqa
+
     auditors = [rule for rule in rules if isinstance(rule, UnusedNoqa)]
     if not auditors:
         return [], []

@@ -36,10 +36,11 @@ from jobaudit.checks import ALL_RULES, Finding, Rule
 from jobaudit.config import Config, ConfigError, load_config
 from jobaudit.corpus import Corpus
 from jobaudit.deploy import WorkerOptions, worker_options
-from jobaudit.engine import check, context_root, facts_for, model, module_names
+from jobaudit.engine import check, context_root, model, module_names
 from jobaudit.facts import FileFacts
 from jobaudit.files import SourceFile, discover
 from jobaudit.gcpause import paused
+from jobaudit.parallel import facts_for
 from jobaudit.positions import char_column
 from jobaudit.project import Project
 from jobaudit.selection import known_codes

@@ -9,9 +9,12 @@ actually do, each value with the place it came from, so rules are written once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from jobaudit.facts import ClassFacts, FunctionFacts
 from jobaudit.values import Span, Unknown, Value
+
+if TYPE_CHECKING:  # a finding's Location is all a warm run unpickles from here
+    from jobaudit.facts import ClassFacts, FunctionFacts
 
 UNBOUNDED = "unbounded"
 

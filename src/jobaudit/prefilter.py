@@ -25,9 +25,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from jobaudit.facts import FileFacts, FunctionFacts
 from jobaudit.values import Attr, Call, Mapping, Ref, Seq, Value
+
+if TYPE_CHECKING:
+    from jobaudit.facts import FileFacts, FunctionFacts
 
 
 @dataclass(frozen=True)

@@ -27,16 +27,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobaudit.cache import code_version
-from jobaudit.clients import dependency_files
 from jobaudit.deploy import deploy_files
 from jobaudit.files import SourceFile
 from jobaudit.notices import Notice
+from jobaudit.pins import dependency_files
 from jobaudit.stamps import Stamps
 
 if TYPE_CHECKING:
-    from jobaudit.checks.base import Rule
     from jobaudit.config import Config
-    from jobaudit.engine import Result
+    from jobaudit.result import Result
 
 
 def digest(
@@ -44,19 +43,19 @@ def digest(
     names: dict[str, tuple[str, bool]],
     notices: Sequence[Notice],
     config: Config,
-    rules: Sequence[Rule],
+    codes: Sequence[str],
     paths: Sequence[Path],
     report: Sequence[Path] | None,
     prefilter: bool,
     stamps: Stamps,
 ) -> str:
-    """The digest of every input of a run over ``files`` (discovered, with their notices);
-    ``stamps`` give the digests of the files' bytes."""
+    """The digest of every input of a run over ``files`` (discovered, with their notices)
+    with the rules of ``codes``; ``stamps`` give the digests of the files' bytes."""
     settings = (
         code_version(),
         sys.version_info[:2],
         config,
-        sorted(rule.code for rule in rules),
+        sorted(codes),
         [str(path) for path in paths],
         None if report is None else [str(path) for path in report],
         prefilter,

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 from jobaudit.files import SourceFile
-from jobaudit.source import read_bytes
 
 SETTLED = 2_000_000_000
 """Nanoseconds a file must have been left alone before its stamp is trusted."""
@@ -70,6 +69,8 @@ class Stamps:
         if stamp is not None and stored is not None and stored[0] == stamp:
             found: bytes | None = stored[1]
         else:
+            from jobaudit.source import read_bytes  # with the parser: a warm run reads nothing
+
             data = read_bytes(file)
             found = None if data is None else content_digest(data)
             self._remember(key, stamp, found)

@@ -32,8 +32,9 @@ from pathlib import Path
 from jobaudit.checks import rule_by_key
 from jobaudit.checks.base import Finding, Rule
 from jobaudit.config import JOBAUDIT_TOML, PYPROJECT, Config, load_config
-from jobaudit.engine import Result, run
+from jobaudit.engine import run
 from jobaudit.files import discover
+from jobaudit.result import Result
 from jobaudit.selection import known_codes, select_rules
 
 __all__ = [

@@ -8,47 +8,17 @@ once per job, ``check_project`` once per run (call-site and project rules).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from jobaudit.findings import LEVELS, Finding, Related
 from jobaudit.fix.model import Fix
 from jobaudit.model import Job, Location
 
 if TYPE_CHECKING:
     from jobaudit.project import Project
 
-LEVELS = ("error", "warning", "note")
-
-
-@dataclass(frozen=True, order=True)
-class Related:
-    """A second place that matters for a finding (the setting that causes it...)."""
-
-    location: Location
-    message: str
-
-
-@dataclass(frozen=True, order=True)
-class Finding:
-    path: str
-    line: int
-    column: int
-    """0-based UTF-8 byte column, as ast gives it; reporters convert."""
-    end_line: int
-    end_column: int
-    code: str
-    name: str
-    level: str
-    message: str
-    job: str | None = None
-    """The job's qualified name (``pkg.tasks.send_receipt``)."""
-    related: tuple[Related, ...] = field(default=(), compare=False)
-    fix: Fix | None = field(default=None, compare=False)
-    """How to fix it, as data; ``jobaudit.fix`` turns it into source edits."""
-
-    @property
-    def location(self) -> Location:
-        return Location(self.path, (self.line, self.column, self.end_line, self.end_column))
+__all__ = ["LEVELS", "Finding", "Related", "Rule"]
+"""What a rule module needs: its base class and the finding it yields."""
 
 
 class Rule:

@@ -13,9 +13,9 @@ import click
 
 from jobaudit.checks.base import Rule
 from jobaudit.config import Config
-from jobaudit.engine import Result
 from jobaudit.fix.engine import Narrow, Outcome, fix_project, unified_diff, write_atomically
 from jobaudit.report.common import plural
+from jobaudit.result import Result
 
 
 def fix_files(

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from jobaudit.checks.base import Finding, Rule
 from jobaudit.config import Config
-from jobaudit.engine import Result, run
+from jobaudit.engine import run
 from jobaudit.fix.apply import apply_fixes
 from jobaudit.fix.model import SAFE, Fix
+from jobaudit.result import Result
 from jobaudit.source import decode
 
 MAX_ROUNDS = 10

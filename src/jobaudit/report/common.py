@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from jobaudit.checks.base import Finding
-from jobaudit.engine import Result
+from jobaudit.findings import Finding
 from jobaudit.positions import char_column
+from jobaudit.result import Result
+
+SCHEMA_VERSION = 1
+"""Of the JSON findings and jobs documents: bumped when a key changes meaning or disappears
+(additions keep it)."""
 
 
 @dataclass(frozen=True)

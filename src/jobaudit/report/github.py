@@ -10,9 +10,9 @@ them would be cut short.
 
 from __future__ import annotations
 
-from jobaudit.engine import Result
 from jobaudit.report.common import place
 from jobaudit.report.sarif import RepoPaths
+from jobaudit.result import Result
 
 COMMANDS = {"error": "error", "warning": "warning", "note": "notice"}
 

@@ -12,10 +12,8 @@ from typing import Any
 from jobaudit import __version__
 from jobaudit.frameworks import FRAMEWORK_TITLES
 from jobaudit.model import Backoff, Job, JobPolicy, Resolved
+from jobaudit.report.common import SCHEMA_VERSION
 from jobaudit.values import Unknown
-
-SCHEMA_VERSION = 1
-"""Bumped when a key of the JSON documents changes meaning or disappears (additions keep it)."""
 
 POLICY_KEYS = (
     "max_attempts",

@@ -6,10 +6,9 @@ import json
 from typing import Any
 
 from jobaudit import __version__
-from jobaudit.engine import Result
 from jobaudit.fix.model import Fix
-from jobaudit.report.common import level_counts, place
-from jobaudit.report.jobs import SCHEMA_VERSION
+from jobaudit.report.common import SCHEMA_VERSION, level_counts, place
+from jobaudit.result import Result
 
 
 def findings_document(result: Result) -> dict[str, Any]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from jobaudit.checks.base import Finding
-from jobaudit.engine import Result
+from jobaudit.findings import Finding
 from jobaudit.job_tests import JobTests, coverage_index
 from jobaudit.model import Job, Resolved
 from jobaudit.notices import Notice
 from jobaudit.observability import METRICS, TRACKING, anchors, observability
+from jobaudit.result import Result
 
 PASS, WARN, FAIL, UNKNOWN, NOT_CHECKED = "pass", "warn", "fail", "unknown", "not checked"
 STATES = (FAIL, UNKNOWN, WARN, PASS, NOT_CHECKED)
@@ -187,7 +187,7 @@ class Readiness:
 
 def build(result: Result) -> Readiness:
     gate_rules = {
-        gate.id: tuple(rule.code for rule in result.rules if gate_of(rule.code) == gate)
+        gate.id: tuple(code for code in result.codes if gate_of(code) == gate)
         for gate in GATES
     }
     by_job: dict[str, list[Finding]] = {}

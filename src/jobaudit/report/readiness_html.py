@@ -12,7 +12,7 @@ from __future__ import annotations
 from html import escape
 
 from jobaudit import __version__
-from jobaudit.checks.base import Finding
+from jobaudit.findings import Finding
 from jobaudit.report.readiness import (
     FAIL,
     GATES,

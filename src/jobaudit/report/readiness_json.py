@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from jobaudit import __version__
-from jobaudit.checks.base import Finding
+from jobaudit.findings import Finding
 from jobaudit.report.common import place
 from jobaudit.report.jobs import policy_document
 from jobaudit.report.readiness import GATES, SCHEMA_VERSION, STATES, JobEntry, Readiness

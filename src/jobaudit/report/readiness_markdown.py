@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 
-from jobaudit.checks.base import Finding
+from jobaudit.findings import Finding
 from jobaudit.report.readiness import (
     FAIL,
     GATES,

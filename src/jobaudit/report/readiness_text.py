@@ -7,7 +7,7 @@ resolved).  Plain ASCII, so it reads the same in any terminal and CI log.
 
 from __future__ import annotations
 
-from jobaudit.checks.base import Finding
+from jobaudit.findings import Finding
 from jobaudit.report.common import plural
 from jobaudit.report.readiness import (
     FAIL,

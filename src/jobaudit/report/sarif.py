@@ -39,10 +39,10 @@ from jobaudit import __version__
 from jobaudit.checks import rule_by_key
 from jobaudit.checks.base import Finding, Rule
 from jobaudit.docs import rule_page
-from jobaudit.engine import Result
 from jobaudit.model import Location
 from jobaudit.notices import Notice
 from jobaudit.report import readiness
+from jobaudit.result import Result
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/jobaudit/jobaudit"

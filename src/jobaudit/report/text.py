@@ -6,9 +6,9 @@ from collections import Counter
 
 import click
 
-from jobaudit.engine import Result
 from jobaudit.fix.model import SAFE
 from jobaudit.report.common import level_counts, place, plural
+from jobaudit.result import Result
 
 COLORS = {"error": "red", "warning": "yellow", "note": "cyan"}
 
