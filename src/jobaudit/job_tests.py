@@ -148,7 +148,11 @@ class CoverageIndex:
 
 @per_project
 def coverage_index(project: Project) -> CoverageIndex:
-    """The project's index, built on first use and shared by the rules and the report."""
+    """The project's index, built on first use and shared by the rules and the report.
+
+    It covers the jobs of the files reported on (:meth:`Project.reported_jobs`): with
+    files named, pre-commit's changed ones, the test files that name none of their
+    jobs are not read.  A job's entry is the same either way."""
     return _Builder(project).build()
 
 
@@ -190,15 +194,16 @@ class _Builder:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.resolver = project.resolver
-        self.by_function = {id(job.function): job for job in project.jobs}
-        self.by_class = {id(job.cls): job for job in project.jobs if job.cls is not None}
+        self.jobs = project.reported_jobs()
+        self.by_function = {id(job.function): job for job in self.jobs}
+        self.by_class = {id(job.cls): job for job in self.jobs if job.cls is not None}
         self.names: dict[str, set[str]] = {}
         """Dotted paths and registered names → the jobs they spell."""
-        for job in project.jobs:
+        for job in self.jobs:
             for name in _string_names(job):
                 self.names.setdefault(name, set()).add(job.qualname)
         self.methods: dict[str, list[Job]] = {}
-        for job in project.jobs:
+        for job in self.jobs:
             if job.function.class_name is not None and job.cls is None:
                 self.methods.setdefault(job.function.name, []).append(job)
         self._refs: dict[str, str | None] = {}
@@ -252,7 +257,7 @@ class _Builder:
         or a registered name spelled out."""
         words: set[str] = set()
         phrases: set[str] = set()
-        for job in self.project.jobs:
+        for job in self.jobs:
             words.update({job.function.name, *([job.cls.name] if job.cls else [])})
             paths = {job.qualname, f"{job.module}.{job.function.name}"}
             for name in _string_names(job) - paths:
@@ -268,7 +273,7 @@ class _Builder:
 
     def build(self) -> CoverageIndex:
         by_job: dict[str, JobTests] = {}
-        if self.project.jobs:
+        if self.jobs:
             for facts in self.files:
                 self._file(facts, by_job)
         return CoverageIndex(self.project.test_paths(), by_job)
