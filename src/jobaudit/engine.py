@@ -206,8 +206,6 @@ def run(
     which has no project model.  ``walked`` is this run's :func:`walk`, when the
     caller took it.
     """
-    from jobaudit.corpus import Corpus  # the analysis: a warm run never gets here
-
     if walked is None:
         codes = [rule.code for rule in rules]
         reusing = reuse and overlay is None
@@ -216,6 +214,8 @@ def run(
         reused = stored(walked, cache)
         if reused is not None:
             return replace(reused, rules=list(rules))
+    from jobaudit.corpus import Corpus  # the analysis: not even imported when a result is reused
+
     files, names, shown = walked.files, walked.names, walked.shown
     notices = list(walked.notices)
     clock = walked.clock
