@@ -5,7 +5,10 @@
 For each tree, each figure is the median wall time of whole processes
 (``time.perf_counter`` around ``subprocess.run``) and their peak memory
 (``resource.getrusage`` of the children, per run); ratios are taken within one
-run of this script, so machine noise mostly cancels.  The parse floor is
+run of this script, so machine noise mostly cancels.  The rows that are not
+slow run in turn, one round after another, so that a host whose speed drifts
+over minutes slows every row alike (timed one row after another, a warm run
+and ruff came out 15 % apart in either direction on the same tree).  The parse floor is
 "read and ``ast.parse`` every ``.py`` file", the cost any Python tool that
 parses everything must pay.
 
@@ -65,37 +68,51 @@ sys.exit(main(sys.argv[1:]))
 Row = tuple[str, float, float]
 
 
-def measure(
-    command: list[str],
-    runs: int,
-    env: dict[str, str],
-    warm_up: bool = True,
-    before: list[str] | None = None,
-) -> tuple[float, float]:
-    """Median wall seconds and median peak RSS (MiB) of ``runs`` runs.
+def once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one run of ``command``.
 
-    Each run goes through a small wrapper process so that the children's peak
-    memory it reports belongs to that one command.  ``before`` runs, untimed,
-    before each run.
+    The run goes through a small wrapper process so that the children's peak
+    memory it reports belongs to that one command.
     """
-    walls: list[float] = []
-    peaks: list[float] = []
-    for index in range(runs + (1 if warm_up else 0)):
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK, *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    return time.perf_counter() - start, int(done.stdout.strip() or 0) / 1024
+
+
+def measure(
+    command: list[str], runs: int, env: dict[str, str], before: list[str] | None = None
+) -> tuple[float, float]:
+    """Median wall seconds and median peak RSS (MiB) of ``runs`` runs, with no warm-up
+    (the slow rows); ``before`` runs, untimed, before each run."""
+    timed: list[tuple[float, float]] = []
+    for _ in range(runs):
         if before is not None:
             subprocess.run(before, capture_output=True, env=env, check=False)
-        start = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-c", PEAK, *command],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-        elapsed = time.perf_counter() - start
-        if index or not warm_up:
-            walls.append(elapsed)
-            peaks.append(int(done.stdout.strip() or 0) / 1024)
-    return statistics.median(walls), statistics.median(peaks)
+        timed.append(once(command, env))
+    return statistics.median(w for w, _ in timed), statistics.median(p for _, p in timed)
+
+
+def measure_in_turn(
+    commands: list[list[str]], runs: int, env: dict[str, str]
+) -> list[tuple[float, float]]:
+    """Median wall seconds and peak RSS (MiB) of each command, the commands taking turns:
+    one untimed round (it fills the warm row's cache), then ``runs`` timed ones."""
+    timed: list[list[tuple[float, float]]] = [[] for _ in commands]
+    for index in range(runs + 1):
+        for position, command in enumerate(commands):
+            found = once(command, env)
+            if index:
+                timed[position].append(found)
+    return [
+        (statistics.median(w for w, _ in runs_of), statistics.median(p for _, p in runs_of))
+        for runs_of in timed
+    ]
 
 
 def jobaudit(*args: str) -> list[str]:
@@ -194,7 +211,7 @@ def scaling(tree: Path, runs: int, env: dict[str, str]) -> list[tuple[int, float
                     tree, Path(scratch) / f"copy{index}", ignore=shutil.ignore_patterns(".*")
                 )
             command = jobaudit("check", scratch, "--exit-zero", "--quiet", "--no-cache")
-            found.append((copies, measure(command, runs, env, warm_up=False)[0]))
+            found.append((copies, measure(command, runs, env)[0]))
     return found
 
 
@@ -215,10 +232,16 @@ def report(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> None:
     rows: list[Row] = []
     clean = jobaudit("clean", path)
     with tempfile.TemporaryDirectory(prefix="jobaudit-cache-") as cache:
-        for label, command, slow, fresh in cases(path, cache):
-            runs = args.slow_runs if slow else args.runs
+        found = cases(path, cache)
+        quick = [(label, command) for label, command, slow, _ in found if not slow]
+        in_turn = measure_in_turn([command for _, command in quick], args.runs, env)
+        measured = dict(zip([label for label, _ in quick], in_turn, strict=True))
+        for label, command, slow, fresh in found:
+            if not slow:
+                rows.append((label, *measured[label]))
+                continue
             before = clean if fresh else None
-            rows.append((label, *measure(command, runs, env, not slow, before)))
+            rows.append((label, *measure(command, args.slow_runs, env, before)))
     subprocess.run(clean, capture_output=True, env=env, check=False)
     floor, floor_peak = rows[0][1], rows[0][2]
     header = ("what", "wall (median)", "x floor", "peak MiB", "x floor RSS")
