@@ -203,15 +203,14 @@ def run(
     the findings are the same without it.  ``cache`` reuses facts of unchanged
     files; ``jobs`` parses in that many processes.  ``reuse`` (with ``cache``)
     returns the stored result of a run with the same inputs (:mod:`jobaudit.reuse`),
-    which has no project model.  ``walked`` is this run's :func:`walk`, when the
-    caller took it.
+    which has no project model.  ``walked`` is this run's :func:`walk`, from a caller
+    that has looked for the stored result itself (:func:`stored`).
     """
     if walked is None:
         codes = [rule.code for rule in rules]
         reusing = reuse and overlay is None
         walked = walk(paths, config, codes, report, prefilter=prefilter, cache=cache, reuse=reusing)
-    if cache is not None:
-        reused = stored(walked, cache)
+        reused = stored(walked, cache) if cache is not None else None
         if reused is not None:
             return replace(reused, rules=list(rules))
     from jobaudit.corpus import Corpus  # the analysis: not even imported when a result is reused

@@ -152,7 +152,10 @@ def coverage_index(project: Project) -> CoverageIndex:
 
     It covers the jobs of the files reported on (:meth:`Project.reported_jobs`): with
     files named, pre-commit's changed ones, the test files that name none of their
-    jobs are not read.  A job's entry is the same either way."""
+    jobs are not read, and none at all when they define no job, which is most
+    commits.  A job's entry is the same either way."""
+    if not project.reported_jobs():
+        return CoverageIndex(project.test_paths(), {})
     return _Builder(project).build()
 
 
@@ -273,9 +276,8 @@ class _Builder:
 
     def build(self) -> CoverageIndex:
         by_job: dict[str, JobTests] = {}
-        if self.jobs:
-            for facts in self.files:
-                self._file(facts, by_job)
+        for facts in self.files:
+            self._file(facts, by_job)
         return CoverageIndex(self.project.test_paths(), by_job)
 
     # -- one test file ---------------------------------------------------------------------

@@ -28,7 +28,8 @@ class Result:
     project: Project | None
     """None when the whole result came from the cache (:func:`run` with ``reuse``)."""
     rules: list[Rule]
-    """The rules run; empty in a reused result, which has their ``codes``."""
+    """The rules run; empty when a stored result is printed without running them (the warm
+    ``check``), which keeps their ``codes``."""
     codes: list[str] = field(default_factory=list)
     """The codes of the rules run."""
     suppressed: int = 0

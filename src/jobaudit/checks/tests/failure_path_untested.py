@@ -36,8 +36,6 @@ class FailurePathUntested(Rule):
 
     def check_project(self, project: Project) -> Iterator[Finding]:
         jobs = project.reported_jobs()  # each finding is on its job's definition
-        if not jobs:
-            return  # the index is the costliest part of a run: build it only when needed
         index = coverage_index(project)
         for job in jobs:
             tests = index.of(job)

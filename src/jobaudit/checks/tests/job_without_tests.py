@@ -35,8 +35,6 @@ class JobWithoutTests(Rule):
 
     def check_project(self, project: Project) -> Iterator[Finding]:
         jobs = project.reported_jobs()  # each finding is on its job's definition
-        if not jobs:
-            return  # the index is the costliest part of a run: build it only when needed
         index = coverage_index(project)
         if not index.files:
             return
