@@ -38,6 +38,7 @@ import ast
 import atexit
 import contextlib
 import io
+import itertools
 import json
 import keyword
 import os
@@ -51,7 +52,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-__all__ = ["Feature", "Inspection", "downlevel", "inspect", "serve"]
+__all__ = ["Copy", "Feature", "Inspection", "downlevel", "inspect", "serve", "vouches"]
 
 Version = tuple[int, int]
 Span = tuple[int, int, int, int]
@@ -99,7 +100,7 @@ class Inspection:
 # --- the position-keeping copy -------------------------------------------------------
 
 
-def downlevel(text: str, blanks: Sequence[Span] = (), version: Version = RUNNING) -> str | None:
+def downlevel(text: str, blanks: Sequence[Span] = (), version: Version = RUNNING) -> Copy | None:
     """A copy of ``text`` the ``version`` parser reads, or None when there was nothing to rewrite.
 
     ``blanks`` are string-literal spans to replace first (from :func:`inspect`);
@@ -111,11 +112,74 @@ def downlevel(text: str, blanks: Sequence[Span] = (), version: Version = RUNNING
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO("".join(lines)).readline))
     except (tokenize.TokenError, SyntaxError):
-        return "".join(lines) if blanks else None
-    edits = _token_edits([t for t in tokens if t.type not in _TRIVIA], lines, version)
+        return Copy("".join(lines), (), only_unions=False) if blanks else None
+    edits, unions = _token_edits([t for t in tokens if t.type not in _TRIVIA], lines, version)
     if not edits and not blanks:
         return None
-    return "".join(_apply(lines, edits))
+    only_unions = not blanks and len(edits) == sum(len(u.commas) for u in unions)
+    return Copy("".join(_apply(lines, edits)), tuple(unions), only_unions)
+
+
+@dataclass(frozen=True)
+class Union:
+    """An ``except A, B:`` whose commas the copy turned into ``|``.
+
+    Positions are as ``ast`` gives them: 1-based line, UTF-8 byte column.
+    """
+
+    keyword: tuple[int, int]
+    commas: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Copy:
+    """The down-levelled text, and the ``except`` lists rewritten in it.
+
+    ``only_unions`` is true when those lists were the only rewrites, so that
+    :func:`vouches` can tell from the copy's own tree whether the original
+    is valid.
+    """
+
+    text: str
+    unions: tuple[Union, ...]
+    only_unions: bool
+
+
+def vouches(copy: Copy, tree: ast.Module) -> bool:
+    """Does the copy's tree prove the original valid Python 3.14, so libcst need not be asked?
+
+    PEP 758 asks only that each item of ``except A, B:`` be an expression.
+    A ``|`` put for a comma can regroup the items (``except a if b, c else d:``
+    reads as ``a if (b | c) else d``), so each comma must fall between two
+    operands of the handler's chain of ``|``: then every item is a run of
+    those operands, an expression on its own.  Everything else in the file
+    was read as written.
+    """
+    if not copy.only_unions:
+        return False
+    handlers = {
+        (node.lineno, node.col_offset): node.type
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ExceptHandler)
+    }
+    return all(_between_operands(handlers.get(u.keyword), u.commas) for u in copy.unions)
+
+
+def _between_operands(types: ast.expr | None, commas: tuple[tuple[int, int], ...]) -> bool:
+    operands: list[ast.expr] = []
+    node = types
+    while isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        operands.append(node.right)
+        node = node.left
+    if node is None:
+        return False
+    operands.append(node)
+    operands.reverse()
+    gaps = {
+        ((left.end_lineno or 0, left.end_col_offset or 0), (right.lineno, right.col_offset))
+        for left, right in itertools.pairwise(operands)
+    }
+    return all(any(end <= comma < start for end, start in gaps) for comma in commas)
 
 
 _TRIVIA = {tokenize.NL, tokenize.COMMENT, tokenize.ENCODING}
@@ -171,8 +235,9 @@ def _continued(head: str, width: int) -> str:
 
 def _token_edits(
     tokens: list[tokenize.TokenInfo], lines: list[str], version: Version
-) -> list[Edit]:
+) -> tuple[list[Edit], list[Union]]:
     edits: list[Edit] = []
+    unions: list[Union] = []
     subscripts: list[bool] = []  # open brackets, innermost last: is it a subscript?
     for index, token in enumerate(tokens):
         previous = tokens[index - 1] if index else None
@@ -194,8 +259,22 @@ def _token_edits(
             elif token.string == "type" and _starts_statement(tokens, index):
                 edits.extend(_type_alias(tokens, index, lines))
             elif token.string == "except":
-                edits.extend(_except(tokens, index + 1, version))
-    return edits
+                star, commas = _except(tokens, index + 1, version)
+                edits.extend(star)
+                if commas:
+                    edits.extend((c.start[0], c.start[1], c.end[1], "|") for c in commas)
+                    unions.append(
+                        Union(
+                            _byte_position(token, lines),
+                            tuple(_byte_position(c, lines) for c in commas),
+                        )
+                    )
+    return edits, unions
+
+
+def _byte_position(token: tokenize.TokenInfo, lines: list[str]) -> tuple[int, int]:
+    line, column = token.start
+    return line, len(lines[line - 1][:column].encode())
 
 
 def _follows_value(previous: tokenize.TokenInfo | None) -> bool:
@@ -253,13 +332,18 @@ def _type_alias(tokens: list[tokenize.TokenInfo], index: int, lines: list[str]) 
     return edits
 
 
-def _except(tokens: list[tokenize.TokenInfo], index: int, version: Version) -> list[Edit]:
-    """``except* A, B:`` → ``except  A| B:``; a parenthesised tuple or ``as`` is left alone."""
-    edits: list[Edit] = []
+def _except(
+    tokens: list[tokenize.TokenInfo], index: int, version: Version
+) -> tuple[list[Edit], list[tokenize.TokenInfo]]:
+    """The star edit of ``except*`` (3.10 only) and the commas of an unparenthesised list.
+
+    ``except* A, B:`` becomes ``except  A| B:``; a parenthesised tuple or ``as`` is left alone.
+    """
+    star: list[Edit] = []
     if index < len(tokens) and tokens[index].string == "*":
         if version < (3, 11):
-            star = tokens[index]
-            edits.append((star.start[0], star.start[1], star.end[1], " "))
+            token = tokens[index]
+            star.append((token.start[0], token.start[1], token.end[1], " "))
         index += 1
     depth = 0
     commas: list[tokenize.TokenInfo] = []
@@ -272,10 +356,10 @@ def _except(tokens: list[tokenize.TokenInfo], index: int, version: Version) -> l
         elif depth == 0 and token.string == ",":
             commas.append(token)
         elif depth == 0 and token.string == "as":
-            return edits
+            return star, []
         elif (depth == 0 and token.string == ":") or token.type == tokenize.NEWLINE:
             break
-    return edits + [(c.start[0], c.start[1], c.end[1], "|") for c in commas]
+    return star, commas
 
 
 def _matching(tokens: list[tokenize.TokenInfo], index: int) -> int | None:

@@ -15,7 +15,7 @@ import tokenize
 import warnings
 from dataclasses import dataclass
 
-from jobaudit.downlevel import RUNNING, Feature, downlevel, inspect
+from jobaudit.downlevel import RUNNING, Copy, Feature, downlevel, inspect, vouches
 from jobaudit.files import SourceFile
 from jobaudit.notices import Notice
 
@@ -145,10 +145,15 @@ def _parse_any_python(text: str, filename: str) -> ast.Module:
         error = exc
     if str(error.msg).startswith("too many"):
         raise SourceError(_syntax_reason(error, newer=False), error.lineno or 0)
-    tree = _parse_token_copy(text, filename)
-    if tree is not None:
-        # Most newer files (PEP 758, PEP 695) need only token rewrites: confirm
-        # the file is valid and skip libcst's slower search for newer constructs.
+    copied = _parse_token_copy(text, filename)
+    if copied is not None:
+        copy, tree = copied
+        # Most newer files (PEP 758, PEP 695) need only token rewrites.  When
+        # the copy's own tree proves the file valid, libcst is not asked at
+        # all; otherwise it confirms validity, skipping its slower search
+        # for newer constructs.
+        if vouches(copy, tree):
+            return tree
         verdict = inspect(text, detail=False)
         if verdict is None or verdict.valid:
             return tree
@@ -157,21 +162,21 @@ def _parse_any_python(text: str, filename: str) -> ast.Module:
     if verdict is None or not verdict.valid or not verdict.features:
         newer = verdict is None or verdict.valid
         raise SourceError(_syntax_reason(error, newer=newer), error.lineno or 0)
-    copy = downlevel(text, verdict.blanks)
+    blanked = downlevel(text, verdict.blanks)
     try:
-        return _parse(copy if copy is not None else text, filename)
+        return _parse(blanked.text if blanked is not None else text, filename)
     except SyntaxError as second:
         feature = verdict.needs(second.lineno or 0)
         assert feature is not None
         raise SourceError(_needs_reason(feature), feature.line) from None
 
 
-def _parse_token_copy(text: str, filename: str) -> ast.Module | None:
+def _parse_token_copy(text: str, filename: str) -> tuple[Copy, ast.Module] | None:
     copy = downlevel(text)
     if copy is None:
         return None
     try:
-        return _parse(copy, filename)
+        return copy, _parse(copy.text, filename)
     except SyntaxError:
         return None
 
