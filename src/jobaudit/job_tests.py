@@ -171,11 +171,10 @@ class _Mentions:
     phrases: tuple[str, ...]
 
     def __call__(self, text: str) -> bool:
-        return self.among(_WORD.findall(text), text)
+        return not self.words.isdisjoint(_WORD.findall(text)) or self.phrased(text)
 
-    def among(self, words: Iterable[str], text: str) -> bool:
-        """Whether ``text``, whose words are ``words``, may refer to a job."""
-        return not self.words.isdisjoint(words) or any(phrase in text for phrase in self.phrases)
+    def phrased(self, text: str) -> bool:
+        return any(phrase in text for phrase in self.phrases)
 
 
 @dataclass
@@ -212,7 +211,8 @@ class _Builder:
         self._refs: dict[str, str | None] = {}
         self._hits: dict[str, dict[int, set[str]]] = {}
         self._summaries: dict[int, _Summary] = {}
-        self._words: dict[str, frozenset[str]] = {}
+        self._words: dict[str, tuple[frozenset[str], bool]] = {}
+        """Per test file: its words, and whether it contains one of the (fixed) phrases."""
         self.fixtures: dict[str, list[FunctionFacts]] = {}
         self.helpers: dict[int, FileFacts] = {}
         self._fixture_chains: dict[tuple[int, int], list[FunctionFacts]] = {}
@@ -313,13 +313,15 @@ class _Builder:
                 by_job[job].units.append(CoveringTest(facts.path, name, frozenset(kinds)))
 
     def _mentioned(self, facts: FileFacts) -> bool:
-        """``self.mentions`` of a test file, whose words are taken once: the mentions grow
-        and every file is asked again."""
-        text = "\n".join(facts.lines)
-        words = self._words.get(facts.path)
-        if words is None:
-            words = self._words[facts.path] = frozenset(_WORD.findall(text))
-        return self.mentions.among(words, text)
+        """``self.mentions`` of a test file.  Only the words grow, and every file is asked
+        again when they do, so its words and its phrase test are taken once."""
+        seen = self._words.get(facts.path)
+        if seen is None:
+            text = "\n".join(facts.lines)
+            seen = frozenset(_WORD.findall(text)), self.mentions.phrased(text)
+            self._words[facts.path] = seen
+        words, phrase = seen
+        return phrase or not self.mentions.words.isdisjoint(words)
 
     def _classes_named(self, facts: FileFacts) -> set[str]:
         """Class names (``module.Class``) the file imports: their method jobs may be called."""
