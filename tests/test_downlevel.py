@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from jobaudit import source
-from jobaudit.downlevel import downlevel, vouches
+from jobaudit.downlevel import downlevel, inspect, vouches
 from jobaudit.source import SourceError, parse_source
 
 needs_old_python = pytest.mark.skipif(
@@ -56,26 +56,36 @@ def _vouched(text: str) -> bool:
     return vouches(copy, ast.parse(copy.text))
 
 
-@pytest.mark.parametrize(
-    "clause",
-    [
-        "except ValueError, TypeError:",
-        pytest.param(
-            "except* ValueError, TypeError:",
-            marks=pytest.mark.skipif(
-                sys.version_info < (3, 11), reason="on 3.10 the copy rewrites the star as well"
-            ),
+VOUCHED = [
+    "except ValueError, TypeError:",
+    pytest.param(
+        "except* ValueError, TypeError:",
+        marks=pytest.mark.skipif(
+            sys.version_info < (3, 11), reason="on 3.10 the copy rewrites the star as well"
         ),
-        "except (OSError, EOFError), errors.Retry, KeyError:",
-        "except A | B, C:",
-        "except a, b | c:",
-        "except ÄrgerError, ÜbelError:",
-        "except errors['ä'].Timeout, Exception:",
-    ],
-)
+    ),
+    "except (OSError, EOFError), errors.Retry, KeyError:",
+    "except A | B, C:",
+    "except a, b | c:",
+    "except ÄrgerError, ÜbelError:",
+    "except errors['ä'].Timeout, Exception:",
+]
+
+
+def _try(clause: str) -> str:
+    return f"try:\n    pass\n{clause}\n    pass\n"
+
+
+@pytest.mark.parametrize("clause", VOUCHED)
 def test_the_copy_vouches_for_except_lists_it_reads_item_by_item(clause: str) -> None:
     """Each ``|`` put for a comma joins two operands, so each item is an expression."""
-    assert _vouched(f"try:\n    pass\n{clause}\n    pass\n")
+    assert _vouched(_try(clause))
+
+
+@pytest.mark.parametrize("clause", VOUCHED)
+def test_libcst_agrees_with_every_list_the_copy_vouches_for(clause: str) -> None:
+    verdict = inspect(_try(clause), detail=False)
+    assert verdict is not None and verdict.valid
 
 
 @pytest.mark.parametrize(
@@ -86,7 +96,14 @@ def test_the_copy_vouches_for_except_lists_it_reads_item_by_item(clause: str) ->
     ],
 )
 def test_the_copy_does_not_vouch_for_lists_it_regroups(clause: str) -> None:
-    assert not _vouched(f"try:\n    pass\n{clause}\n    pass\n")
+    assert not _vouched(_try(clause))
+
+
+def test_libcst_rejects_the_list_the_copy_regroups_into_a_valid_one() -> None:
+    """Why the copy parsing is not enough: ``a if b`` is not an expression."""
+    assert ast.parse(_try("except a if b| c else d:"))
+    verdict = inspect(_try("except a if b, c else d:"), detail=False)
+    assert verdict is not None and not verdict.valid
 
 
 def test_the_copy_does_not_vouch_when_it_also_rewrote_something_else() -> None:
