@@ -13,7 +13,9 @@ and ruff came out 15 % apart in either direction on the same tree).  The parse f
 parses everything must pay.
 
 Rows: the floor; jobaudit cold (``--no-cache``) with ``-j 1`` and ``-j 2``;
-jobaudit warm (the cache filled by a previous run, nothing changed); ruff
+jobaudit cold with an empty cache, which it fills (a first run, or CI on a
+fresh checkout: what a default ``jobaudit check`` costs there); jobaudit
+warm (the cache filled by a previous run, nothing changed); ruff
 (``--no-cache``) and flake8 without the jobaudit plugin, with it and its
 cache removed, and with it again on the cache that run filled, when they are
 installed (flake8 is slow: ``--slow-runs`` runs, no warm-up).  Then the
@@ -99,13 +101,16 @@ def measure(
 
 
 def measure_in_turn(
-    commands: list[list[str]], runs: int, env: dict[str, str]
+    commands: list[tuple[list[str], list[str] | None]], runs: int, env: dict[str, str]
 ) -> list[tuple[float, float]]:
-    """Median wall seconds and peak RSS (MiB) of each command, the commands taking turns:
-    one untimed round (it fills the warm row's cache), then ``runs`` timed ones."""
+    """Median wall seconds and peak RSS (MiB) of each ``(command, before)``, the commands
+    taking turns: one untimed round (it fills the warm row's cache), then ``runs`` timed
+    ones; ``before``, when given, runs untimed before each run of its command."""
     timed: list[list[tuple[float, float]]] = [[] for _ in commands]
     for index in range(runs + 1):
-        for position, command in enumerate(commands):
+        for position, (command, before) in enumerate(commands):
+            if before is not None:
+                subprocess.run(before, capture_output=True, env=env, check=False)
             found = once(command, env)
             if index:
                 timed[position].append(found)
@@ -119,36 +124,51 @@ def jobaudit(*args: str) -> list[str]:
     return [sys.executable, "-m", "jobaudit", *args]
 
 
-Case = tuple[str, list[str], bool, bool]
-"""Label, command, slow (runs ``--slow-runs`` times, no warm-up), and whether the tree's own
-``.jobaudit_cache`` (which the flake8 plugin fills) is removed before each run."""
+Case = tuple[str, list[str], bool, list[str] | None]
+"""Label, command, slow (runs ``--slow-runs`` times, no warm-up), and a command run untimed
+before each run (it removes a cache the run must find empty)."""
+
+REMOVE = "import shutil, sys; shutil.rmtree(sys.argv[1], ignore_errors=True)"
 
 
 def cases(tree: str, cache: str) -> list[Case]:
     """The commands timed on one tree.
 
-    The CLI's warm run keeps its cache in ``cache``, outside the measured tree;
+    The CLI's warm run keeps its cache in ``cache``, outside the measured tree, and
+    the run that fills a cache (a first run, or CI on a fresh checkout) one beside it;
     the flake8 plugin uses the tree's own, cold (removed first) and then warm.
     """
     check = ["check", tree, "--exit-zero", "--quiet"]
+    filled = os.path.join(cache, "filled")
     found: list[Case] = [
-        ("parse floor (read + ast.parse)", [sys.executable, "-c", FLOOR, tree], False, False),
-        ("jobaudit cold -j 1", jobaudit(*check, "--no-cache", "-j", "1"), False, False),
-        ("jobaudit cold -j 2", jobaudit(*check, "--no-cache", "-j", "2"), False, False),
-        ("jobaudit warm (cache)", jobaudit(*check, "-j", "1", "--cache-dir", cache), False, False),
-        ("jobaudit --no-prefilter", jobaudit(*check, "--no-cache", "--no-prefilter"), True, False),
+        ("parse floor (read + ast.parse)", [sys.executable, "-c", FLOOR, tree], False, None),
+        ("jobaudit cold -j 1", jobaudit(*check, "--no-cache", "-j", "1"), False, None),
+        ("jobaudit cold -j 2", jobaudit(*check, "--no-cache", "-j", "2"), False, None),
+        (
+            "jobaudit cold, filling cache",
+            jobaudit(*check, "-j", "1", "--cache-dir", filled),
+            False,
+            [sys.executable, "-c", REMOVE, filled],
+        ),
+        (
+            "jobaudit warm (cache)",
+            jobaudit(*check, "-j", "1", "--cache-dir", os.path.join(cache, "warm")),
+            False,
+            None,
+        ),
+        ("jobaudit --no-prefilter", jobaudit(*check, "--no-cache", "--no-prefilter"), True, None),
     ]
     ruff = _tool("ruff")
     if ruff is not None:
         command = [ruff, "check", "--no-cache", "--exit-zero", "--quiet", tree]
-        found.append(("ruff check --no-cache", command, False, False))
+        found.append(("ruff check --no-cache", command, False, None))
     if _tool("flake8") is not None:
         flake8 = ["-j1", "--exit-zero", tree]
         without = [sys.executable, "-c", FLAKE8_WITHOUT_PLUGIN, *flake8]
         with_plugin = [sys.executable, "-m", "flake8", *flake8]
-        found.append(("flake8 -j1 (no jobaudit)", without, True, False))
-        found.append(("flake8 -j1 (with jobaudit)", with_plugin, True, True))
-        found.append(("flake8 -j1 (jobaudit, warm)", with_plugin, True, False))
+        found.append(("flake8 -j1 (no jobaudit)", without, True, None))
+        found.append(("flake8 -j1 (with jobaudit)", with_plugin, True, jobaudit("clean", tree)))
+        found.append(("flake8 -j1 (jobaudit, warm)", with_plugin, True, None))
     return found
 
 
@@ -230,19 +250,17 @@ def report(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> None:
     files = sum(1 for _ in tree.rglob("*.py"))
     print(f"\n## {tree.name} ({files} .py files, {commit(tree)})\n")
     rows: list[Row] = []
-    clean = jobaudit("clean", path)
     with tempfile.TemporaryDirectory(prefix="jobaudit-cache-") as cache:
         found = cases(path, cache)
-        quick = [(label, command) for label, command, slow, _ in found if not slow]
-        in_turn = measure_in_turn([command for _, command in quick], args.runs, env)
+        quick = [(label, (command, before)) for label, command, slow, before in found if not slow]
+        in_turn = measure_in_turn([item for _, item in quick], args.runs, env)
         measured = dict(zip([label for label, _ in quick], in_turn, strict=True))
-        for label, command, slow, fresh in found:
+        for label, command, slow, before in found:
             if not slow:
                 rows.append((label, *measured[label]))
                 continue
-            before = clean if fresh else None
             rows.append((label, *measure(command, args.slow_runs, env, before)))
-    subprocess.run(clean, capture_output=True, env=env, check=False)
+    subprocess.run(jobaudit("clean", path), capture_output=True, env=env, check=False)
     floor, floor_peak = rows[0][1], rows[0][2]
     header = ("what", "wall (median)", "x floor", "peak MiB", "x floor RSS")
     print("| {:<30} | {:>13} | {:>7} | {:>8} | {:>11} |".format(*header))
@@ -257,6 +275,7 @@ def report(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> None:
         ("cold -j 1 / ruff", "jobaudit cold -j 1", "ruff check --no-cache"),
         ("warm / ruff", "jobaudit warm (cache)", "ruff check --no-cache"),
         ("-j 1 / -j 2 (speed-up)", "jobaudit cold -j 1", "jobaudit cold -j 2"),
+        ("cold filling the cache / cold", "jobaudit cold, filling cache", "jobaudit cold -j 1"),
         ("flake8 with / without plugin", "flake8 -j1 (with jobaudit)", "flake8 -j1 (no jobaudit)"),
         ("same, plugin cache warm", "flake8 -j1 (jobaudit, warm)", "flake8 -j1 (no jobaudit)"),
     ]

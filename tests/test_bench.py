@@ -37,5 +37,7 @@ def test_generate_is_deterministic_and_run_prints_ratios(tmp_path: Path) -> None
     rows = [line.split("|")[1].strip() for line in lines if line.startswith("| ")]
     assert rows[:3] == ["what", "parse floor (read + ast.parse)", "jobaudit cold -j 1"]
     assert "jobaudit warm (cache)" in rows
+    assert "jobaudit cold, filling cache" in rows
+    assert any(line.startswith("- cold filling the cache / cold: ") for line in lines)
     assert "- findings and jobs identical without the prefilter: yes" in lines
     assert not any(first.rglob(".jobaudit_cache"))
