@@ -451,3 +451,90 @@ def test_check_never_imports_libcst(tmp_path: Path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=False
     )
     assert completed.returncode == 0, completed.stderr
+
+
+# -- the copy vouching for PEP 758 lists, so libcst need not be asked ------------------
+
+
+def _vouched(text: str) -> bool:
+    copy = downlevel.downlevel(text)
+    assert copy is not None
+    return downlevel.vouches(copy, ast.parse(copy.text))
+
+
+VOUCHED = [
+    "except ValueError, TypeError:",
+    pytest.param(
+        "except* ValueError, TypeError:",
+        marks=pytest.mark.skipif(
+            sys.version_info < (3, 11), reason="on 3.10 the copy rewrites the star as well"
+        ),
+    ),
+    "except (OSError, EOFError), errors.Retry, KeyError:",
+    "except A | B, C:",
+    "except a, b | c:",
+    "except ÄrgerError, ÜbelError:",
+    "except errors['ä'].Timeout, Exception:",
+]
+
+
+def _try(clause: str) -> str:
+    return f"try:\n    pass\n{clause}\n    pass\n"
+
+
+@pytest.mark.parametrize("clause", VOUCHED)
+def test_the_copy_vouches_for_except_lists_it_reads_item_by_item(clause: str) -> None:
+    """Each ``|`` put for a comma joins two operands, so each item is an expression."""
+    assert _vouched(_try(clause))
+
+
+@pytest.mark.parametrize("clause", VOUCHED)
+def test_libcst_agrees_with_every_list_the_copy_vouches_for(clause: str) -> None:
+    verdict = inspect(_try(clause), detail=False)
+    assert verdict is not None and verdict.valid
+
+
+@pytest.mark.parametrize(
+    "clause",
+    [
+        "except a if b, c else d:",  # reads as a if (b | c) else d: not a list of expressions
+        "except not a, b:",  # valid, but the copy regroups it: libcst decides
+    ],
+)
+def test_the_copy_does_not_vouch_for_lists_it_regroups(clause: str) -> None:
+    assert not _vouched(_try(clause))
+
+
+def test_libcst_rejects_the_list_the_copy_regroups_into_a_valid_one() -> None:
+    """Why the copy parsing is not enough: ``a if b`` is not an expression."""
+    assert ast.parse(_try("except a if b| c else d:"))
+    verdict = inspect(_try("except a if b, c else d:"), detail=False)
+    assert verdict is not None and not verdict.valid
+
+
+def test_the_copy_does_not_vouch_when_it_also_rewrote_something_else() -> None:
+    """Blanked type parameters are not read at all, so only libcst can judge them."""
+    text = "def first[T](x):\n    try:\n        pass\n    except A, B:\n        pass\n"
+    assert not _vouched(text)
+
+
+@needs_pre_314
+def test_a_vouched_file_is_read_without_asking_libcst(monkeypatch: pytest.MonkeyPatch) -> None:
+    def ask(text: str, detail: bool = True) -> None:
+        raise AssertionError("libcst was asked")
+
+    monkeypatch.setattr(source, "inspect", ask)
+    parsed = source.parse_source(
+        "try:\n    pass\nexcept ValueError, KeyError:\n    pass\n", "jobs.py"
+    )
+    statement = parsed.tree.body[0]
+    assert isinstance(statement, ast.Try)
+    assert isinstance(statement.handlers[0].type, ast.BinOp)
+
+
+@needs_pre_314
+def test_a_list_the_copy_regroups_is_judged_by_libcst() -> None:
+    with pytest.raises(source.SourceError) as info:
+        source.parse_source("try:\n    pass\nexcept a if b, c else d:\n    pass\n", "bad.py")
+    assert info.value.line == 3
+    assert "newer" not in info.value.reason
