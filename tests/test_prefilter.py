@@ -11,6 +11,8 @@ import json
 import os
 import pickle
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,6 +139,28 @@ def test_parallel_parsing_returns_the_same_facts_in_the_same_order() -> None:
     work = [(file, None, names[file.relpath]) for file in files]
     assert len(work) > 40
     assert analyse_many(work, 2) == analyse_many(work, 1)
+
+
+def test_parallel_parsing_works_with_workers_from_a_fork_server() -> None:
+    """Python 3.14 starts pool workers from a fork server by default (3.12 here, forced)."""
+    script = f"""
+import multiprocessing
+from pathlib import Path
+from jobaudit.engine import module_names
+from jobaudit.files import SourceFile
+from jobaudit.parallel import analyse_many
+multiprocessing.set_start_method("forkserver")
+root = Path({str(FIXTURES / "projects")!r})
+files = [SourceFile(p.relative_to(root).as_posix(), p) for p in sorted(root.rglob("*.py"))]
+names = module_names(files)
+work = [(file, None, names[file.relpath]) for file in files]
+assert analyse_many(work, 2) == analyse_many(work, 1)
+print(multiprocessing.get_start_method(), len(work))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    method, count = done.stdout.split()
+    assert method == "forkserver" and int(count) > 40
 
 
 def _cli(*args: str) -> str:
