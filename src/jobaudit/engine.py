@@ -206,8 +206,8 @@ def run(
     which has no project model.  ``walked`` is this run's :func:`walk`, from a caller
     that has looked for the stored result itself (:func:`stored`).
     """
+    codes = [rule.code for rule in rules]
     if walked is None:
-        codes = [rule.code for rule in rules]
         reusing = reuse and overlay is None
         walked = walk(paths, config, codes, report, prefilter=prefilter, cache=cache, reuse=reusing)
         reused = stored(walked, cache) if cache is not None else None
@@ -260,7 +260,7 @@ def run(
         notices=sorted(set(notices + errors)),
         project=project,
         rules=list(rules),
-        codes=[rule.code for rule in rules],
+        codes=codes,
         suppressed=suppressed,
         internal_errors=errors,
         paths={file.relpath: file.path for file in files},

@@ -587,10 +587,6 @@ def _local_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]
         statement = stack.pop()
         if type(statement) in _BINDS_NOTHING:
             continue
-        if isinstance(statement, ast.Assign):
-            for target in statement.targets:
-                names.update(_bound_names(target))
-            continue
         if isinstance(statement, (ast.Global, ast.Nonlocal)):
             declared_global.update(statement.names)
             continue
