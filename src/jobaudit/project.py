@@ -23,7 +23,7 @@ from jobaudit.frameworks import build_frameworks
 from jobaudit.frameworks.custom import Custom
 from jobaudit.model import Backoff, Job, JobPolicy, Location, Resolved
 from jobaudit.notices import Notice
-from jobaudit.symbols import Assigned, External, Loader, ProjectFunction, Resolver
+from jobaudit.symbols import Assigned, External, Loader, ProjectClass, ProjectFunction, Resolver
 from jobaudit.values import Call, Local, Ref, Unknown, Value, dotted
 
 if TYPE_CHECKING:
@@ -140,6 +140,7 @@ class Project:
         self.jobs: list[Job] = [
             job for job in discovery.run() if not is_test_path(job.path, config.test_paths)
         ]
+        self._job_functions = frozenset(id(job.function) for job in self.jobs)
         self.sites: list[EnqueueSite] = discovery.enqueue_sites(self.jobs)
         for framework in self.frameworks:
             framework.prepare(self)
@@ -281,14 +282,12 @@ class Project:
             method = func.name[5:]
             if "." in method:
                 return None
-            from jobaudit.symbols import ProjectClass
-
             member = self.resolver.class_member(ProjectClass(job.cls, job.path), method)
             return member if isinstance(member, ProjectFunction) else None
         return None
 
     def is_job_function(self, function: FunctionFacts) -> bool:
-        return any(job.function is function for job in self.jobs)
+        return id(function) in self._job_functions
 
     def external_name(self, value: Value) -> str | None:
         """The external dotted name a value denotes (``requests.post``), following aliases."""
