@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from jobaudit.downlevel import downlevel
+from jobaudit.lines import Lines
 from jobaudit.source import SourceError, parse_source
 
 needs_old_python = pytest.mark.skipif(
@@ -66,7 +67,7 @@ def test_except_tuple_without_parentheses_is_read_as_a_tuple_of_types() -> None:
 
     text = "def job():\n    try:\n        work()\n    except ValueError, KeyError:\n        pass\n"
     parsed = parse_source(text, "jobs.py")
-    facts = extract(parsed.tree, "jobs.py", "jobs", False, tuple(parsed.lines))
+    facts = extract(parsed.tree, "jobs.py", "jobs", False, Lines(parsed.lines))
     (handler,) = facts.functions[0].handlers
     assert [getattr(t, "name", None) for t in handler.types] == [
         "builtins.ValueError",

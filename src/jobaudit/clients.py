@@ -448,13 +448,14 @@ def _configures(facts: FileFacts, target: str, name: str, project: Project) -> b
     for assign in facts.attr_assigns:
         if dotted(assign.target) in {f"{target}.request", f"{target}.send"}:
             return True
+    named = name in facts.lines.text  # else no function of the module can speak of it
     for site, owner in iter_call_sites(facts):
         func = dotted(site.call.func)
         if func == f"{target}.mount" and _adapter_sets_timeout(site.call, owner, project):
             return True
         if func == "builtins.setattr" and site.call.args and dotted(site.call.args[0]) == target:
             return True
-        if owner is not None and {name, "timeout"} <= owner.identifiers:
+        if named and owner is not None and owner.identifiers.all_of((name, "timeout")):
             return True
     return False
 

@@ -13,9 +13,9 @@ import ast
 import builtins
 import dataclasses
 import re
-import sys
 from dataclasses import dataclass, field
 
+from jobaudit.lines import Lines
 from jobaudit.values import (
     Attr,
     BinOp,
@@ -31,6 +31,7 @@ from jobaudit.values import (
     Unknown,
     Value,
 )
+from jobaudit.words import Words
 
 _BUILTINS = frozenset(dir(builtins))
 _LOGGING_TRACEBACK = frozenset({"exception", "capture_exception", "captureException"})
@@ -137,7 +138,7 @@ class FunctionFacts(Record):
     locals: tuple[tuple[str, Value], ...]
     nested: tuple[FunctionFacts, ...]
     docstring: str | None
-    identifiers: frozenset[str] = frozenset()
+    identifiers: Words = field(default=Words())
     """Every name and attribute name the body mentions (for counters, guards and markers)."""
     class_name: str | None = None
     checks: tuple[Check, ...] = ()
@@ -222,7 +223,7 @@ class FileFacts(Record):
     """UPPER_CASE attribute names and strings the module reads (settings it uses itself)."""
     noqa: tuple[tuple[int, frozenset[str] | None], ...] = ()
     pragmas: tuple[tuple[int, str], ...] = ()
-    lines: tuple[str, ...] = field(default=(), repr=False)
+    lines: Lines = field(default=Lines(), repr=False)
     """Source lines, kept for fingerprints, ``--show-source`` and non-ASCII column conversion."""
 
 
@@ -865,7 +866,7 @@ class _BodyWalker:
 
 
 class _ModuleExtractor:
-    def __init__(self, module: str, is_package: bool, lines: tuple[str, ...]) -> None:
+    def __init__(self, module: str, is_package: bool, lines: Lines) -> None:
         self.lines = lines
         self.module = module
         self.package = module if is_package else module.rpartition(".")[0]
@@ -976,15 +977,14 @@ class _ModuleExtractor:
             upper_names=_upper_names(self.lines),
         )
 
-    def identifiers(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]:
+    def identifiers(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> Words:
         """Every word in the function's source: names, attributes, short strings.
 
         A superset (comments count too) that is cheap to take from the text,
         used only to find counters and guards, where more words mean fewer findings.
         """
         end = node.end_lineno or node.lineno
-        words = set(_WORD.findall("\n".join(self.lines[node.lineno - 1 : end])))
-        return frozenset(map(sys.intern, words))  # the same words recur in every function
+        return Words(_WORD.findall(self.lines.block(node.lineno, end)))
 
     def function(
         self,
@@ -1119,13 +1119,13 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _UPPER = re.compile(r"(?:\.|[\"'])([A-Z][A-Z0-9_]{2,79})\b")
 
 
-def _upper_names(lines: tuple[str, ...]) -> frozenset[str]:
+def _upper_names(lines: Lines) -> frozenset[str]:
     """UPPER_CASE attributes and strings a module mentions, read with a regex over its text.
 
     A superset of what the code reads (comments count too), which only makes
     the rules that use it quieter; a pass over the tree costs ten times more.
     """
-    return frozenset(_UPPER.findall("\n".join(lines)))
+    return frozenset(_UPPER.findall(lines.text))
 
 
 def extract(
@@ -1133,7 +1133,7 @@ def extract(
     path: str,
     module: str,
     is_package: bool,
-    lines: tuple[str, ...],
+    lines: Lines,
     noqa: dict[int, frozenset[str] | None] | None = None,
     pragmas: dict[int, str] | None = None,
 ) -> FileFacts:

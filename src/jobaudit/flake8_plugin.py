@@ -222,7 +222,7 @@ def _unchanged(context: Context, file: SourceFile, buffer: tuple[str, ...]) -> b
     """Whether flake8's text of ``file`` is what the cached model was built from."""
     facts = context.facts.get(file.relpath)
     if facts is not None:
-        return facts.lines == buffer
+        return tuple(facts.lines) == buffer
     # Not analysed (unreadable then, or skipped as irrelevant): compare with the disk.
     try:
         text = decode(file.path.read_bytes())

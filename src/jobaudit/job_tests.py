@@ -317,7 +317,7 @@ class _Builder:
         again when they do, so its words and its phrase test are taken once."""
         seen = self._words.get(facts.path)
         if seen is None:
-            text = "\n".join(facts.lines)
+            text = facts.lines.text
             seen = frozenset(_WORD.findall(text)), self.mentions.phrased(text)
             self._words[facts.path] = seen
         words, phrase = seen
@@ -449,7 +449,7 @@ class _Builder:
         for line, jobs in self._string_hits(facts).items():
             if first <= line <= last:
                 summary.jobs |= jobs
-        text = "\n".join(facts.lines[first - 1 : last])
+        text = facts.lines.block(first, last)
         for assigned in _SIDE_EFFECT.finditer(text):
             if _raising_text(assigned.group(1), function):
                 summary.failures.add(SIDE_EFFECT)

@@ -354,7 +354,7 @@ class _Collector:
             isinstance(call.func, Local)
             and call.func.name == "signal"
             and function is not None
-            and function.identifiers & HUEY_WORDS
+            and function.identifiers.any_of(HUEY_WORDS)
         ):  # ``from django_huey import signal`` inside the function that registers handlers
             self.huey_signal(call.args, where, facts.module, call)
         elif name.startswith("arq.") and any(call.kwarg(hook) is not None for hook in ARQ_HOOKS):
@@ -530,9 +530,9 @@ class _Collector:
         """Code that reads what is left of a job's retries, or its dead letters."""
         words = function.identifiers
         where = Location(facts.path, function.span)
-        if words & EXHAUSTION_WORDS["rq"]:
+        if words.any_of(EXHAUSTION_WORDS["rq"]):
             self.out.exhaustion.setdefault("rq", []).append(where)
-        if words & EXHAUSTION_WORDS["dramatiq"]:
+        if words.any_of(EXHAUSTION_WORDS["dramatiq"]):
             self.out.exhaustion.setdefault("dramatiq", []).append(where)
 
     def klass(self, facts: FileFacts, cls: ClassFacts) -> None:
@@ -545,7 +545,7 @@ class _Collector:
         if bases & DRAMATIQ_MIDDLEWARE:
             self.hook(facts.module, "dramatiq")
             if "after_nack" in methods or any(
-                m.identifiers & {"retries", "max_retries"} for m, _ in methods.values()
+                m.identifiers.any_of(("retries", "max_retries")) for m, _ in methods.values()
             ):
                 self.out.exhaustion.setdefault("dramatiq", []).append(
                     Location(facts.path, cls.span)

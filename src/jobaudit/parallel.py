@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from jobaudit.facts import FileFacts, extract
 from jobaudit.files import SourceFile
+from jobaudit.lines import Lines
 from jobaudit.notices import Notice
 from jobaudit.prefilter import Registry, Scan
 from jobaudit.source import ParsedSource, load_source, read_bytes
@@ -37,7 +38,7 @@ def facts_for(file: SourceFile, parsed: ParsedSource, name: tuple[str, bool]) ->
         file.relpath,
         module,
         is_package,
-        lines=tuple(parsed.lines),
+        lines=Lines(parsed.lines),
         noqa=parsed.noqa,
         pragmas=parsed.pragmas,
     )

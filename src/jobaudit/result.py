@@ -6,6 +6,7 @@ warm path of ``check``) imports none of the analysis.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,7 +42,7 @@ class Result:
     parsed: int = 0
     """How many files were parsed (or taken from the cache); the others could not matter."""
     job_count: int = 0
-    sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    sources: dict[str, Sequence[str]] = field(default_factory=dict)
     """A reused result's source lines of the files with findings (reporters quote them)."""
 
     @property
@@ -51,7 +52,7 @@ class Result:
             raise LookupError("a result reused from the cache has no project model")
         return self.project
 
-    def lines(self, path: str) -> tuple[str, ...]:
+    def lines(self, path: str) -> Sequence[str]:
         """The source lines of an analysed file (empty when it was not parsed)."""
         if self.project is None:
             return self.sources.get(path, ())

@@ -32,7 +32,7 @@ def written(project: Project, path: str, span: Span) -> str | None:
     line, column, end_line, end_column = span
     if facts is None or not 0 < line <= end_line <= len(facts.lines):
         return None
-    chunk = "\n".join(facts.lines[line - 1 : end_line]).encode("utf-8")
+    chunk = facts.lines.block(line, end_line).encode("utf-8")
     end = len(chunk) - len(facts.lines[end_line - 1].encode("utf-8")) + end_column
     return chunk[column:end].decode("utf-8", errors="replace")
 

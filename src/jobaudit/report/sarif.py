@@ -26,7 +26,7 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,7 +105,7 @@ def utf16_column(line: str, byte_column: int) -> int:
     return len(prefix.encode("utf-16-le", "surrogatepass")) // 2 + 1
 
 
-def region_text(lines: tuple[str, ...], span: tuple[int, int, int, int]) -> str:
+def region_text(lines: Sequence[str], span: tuple[int, int, int, int]) -> str:
     """The source text a span covers (byte offsets, as ast gives them)."""
     line, column, end_line, end_column = span
     if not 0 < line <= len(lines):
@@ -137,7 +137,7 @@ def fingerprints(result: Result, paths: RepoPaths, findings: Iterable[Finding]) 
     return out
 
 
-def _lines(result: Result, path: str) -> tuple[str, ...]:
+def _lines(result: Result, path: str) -> Sequence[str]:
     return result.lines(path)
 
 

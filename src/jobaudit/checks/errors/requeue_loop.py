@@ -81,7 +81,7 @@ def _requeues(call: Call, project: Project) -> bool:
 def _consequence(acks_late: Resolved, facts: FunctionFacts) -> str | None:
     """What the requeue does under the task's effective ``acks_late``; None when unsure."""
     if acks_late.value is True:
-        if counts_attempts(facts) or REDELIVERY_WORDS.intersection(facts.identifiers):
+        if counts_attempts(facts) or facts.identifiers.any_of(REDELIVERY_WORDS):
             return None
         return (
             f"with acks_late=True ({acks_late.source}) the message goes straight back to the "

@@ -291,7 +291,7 @@ def _checks_attempts(callback: ProjectFunction, project: Project) -> bool:
         return False
     function: FunctionFacts = callback.facts
     first, last = function.span[0], function.end_line or function.span[2]
-    text = "\n".join(facts.lines[first - 1 : last])
+    text = facts.lines.block(first, last)
     return ATTEMPTS.search(text) is not None
 
 

@@ -438,6 +438,8 @@ def _read_elsewhere(project: Project, names: tuple[str, ...], where: Location) -
     )
     first, last = where.span[0], where.span[2]
     for facts in project.resolver.modules.values():
+        if pattern.search(facts.lines.text) is None:
+            continue  # most modules never name the key: no need to look line by line
         for number, line in enumerate(facts.lines, start=1):
             if facts.path == where.path and first <= number <= last:
                 continue
@@ -482,7 +484,10 @@ def _getattr_reads(name: str, project: Project) -> bool:
         r"(?:getattr\([^,()]*,\s*|\.settings(?:\.get\(|\[))[\"']" + re.escape(name) + r"[\"']"
     )
     return any(
-        pattern.search(line) for facts in project.resolver.modules.values() for line in facts.lines
+        pattern.search(line)
+        for facts in project.resolver.modules.values()
+        if name in facts.lines.text
+        for line in facts.lines
     )
 
 

@@ -360,7 +360,7 @@ def _taskiq_timeout_elsewhere(job: Job, project: Project) -> bool:
         for cls in facts.classes:
             bases = project.resolver.external_bases(ProjectClass(cls, facts.path))
             if any(base.startswith(TASKIQ) for base in bases) and any(
-                {"timeout", "labels"} <= method.identifiers for method in cls.methods
+                method.identifiers.all_of(("timeout", "labels")) for method in cls.methods
             ):
                 return True
         for site, _ in iter_call_sites(facts):

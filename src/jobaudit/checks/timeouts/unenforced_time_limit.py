@@ -79,7 +79,7 @@ def _huey(job: Job, worker: Origin, project: Project) -> Problem | None:
     kind, how, where = worker
     if kind != "thread" or not isinstance(limit.value, float) or limit.location is None:
         return None
-    if any(HUEY_CHECKS & function.facts.identifiers for function in project.body(job)):
+    if any(function.facts.identifiers.any_of(HUEY_CHECKS) for function in project.body(job)):
         return None
     related = (Related(where, "the consumer's worker type is chosen here"),) if where else ()
     return (
