@@ -210,6 +210,8 @@ class _Builder:
                 self.methods.setdefault(job.function.name, []).append(job)
         self._refs: dict[str, str | None] = {}
         self._hits: dict[str, dict[int, set[str]]] = {}
+        self._strings: dict[str, tuple[str, ...]] = {}
+        """The jobs each string literal names: the same few strings recur in every test."""
         self._summaries: dict[int, _Summary] = {}
         self._words: dict[str, tuple[frozenset[str], bool]] = {}
         """Per test file: its words, and whether it contains one of the (fixed) phrases."""
@@ -579,7 +581,13 @@ class _Builder:
         for match in _STRING.finditer(line):
             yield from self._jobs_in_string(match.group(2))
 
-    def _jobs_in_string(self, text: str) -> Iterator[str]:
+    def _jobs_in_string(self, text: str) -> tuple[str, ...]:
+        known = self._strings.get(text)
+        if known is None:
+            known = self._strings[text] = tuple(self._string_jobs(text))
+        return known
+
+    def _string_jobs(self, text: str) -> Iterator[str]:
         if not self.jobs_mentioned(text):
             return  # most strings of a test name no job: skip resolving them as paths
         text = text.replace(":", ".")
