@@ -163,6 +163,39 @@ print(multiprocessing.get_start_method(), len(work))
     assert method == "forkserver" and int(count) > 40
 
 
+def test_a_process_running_threads_starts_workers_from_a_fork_server() -> None:
+    """A fork copies a lock another thread holds, held for ever (the libcst reader is such a
+    thread; Python 3.12 warns of it): then workers come from a fork server."""
+    script = f"""
+import multiprocessing, threading, warnings
+from pathlib import Path
+from jobaudit.engine import module_names
+from jobaudit.files import SourceFile
+from jobaudit.parallel import _context, analyse_many
+root = Path({str(FIXTURES / "projects")!r})
+files = [SourceFile(p.relative_to(root).as_posix(), p) for p in sorted(root.rglob("*.py"))]
+names = module_names(files)
+work = [(file, None, names[file.relpath]) for file in files]
+serial = analyse_many(work, 1)
+warnings.simplefilter("error", DeprecationWarning)
+stop = threading.Event()
+thread = threading.Thread(target=stop.wait)
+thread.start()
+try:
+    with_thread = _context().get_start_method()
+    assert analyse_many(work, 2) == serial
+finally:
+    stop.set()
+    thread.join()
+print(multiprocessing.get_start_method(), with_thread, _context().get_start_method())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    default, with_thread, without = done.stdout.split()
+    assert with_thread == ("forkserver" if default == "fork" else default)
+    assert without == default
+
+
 def _cli(*args: str) -> str:
     done = CliRunner().invoke(main, list(args))
     assert done.exit_code in (0, 1), done.output

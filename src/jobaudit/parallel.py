@@ -22,6 +22,7 @@ from jobaudit.source import ParsedSource, load_source, read_bytes
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing.context import BaseContext
 
 Work = tuple[SourceFile, bytes | None, tuple[str, bool]]
 """A file, its bytes when already read, and its ``(module name, is a package)``."""
@@ -79,21 +80,36 @@ def scan_many(
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    """A process pool started the platform's way.
+    """A process pool whose workers start as :func:`_context` says."""
+    from concurrent.futures import ProcessPoolExecutor  # here: most runs start no pool
 
-    Where that is a fork server (Python 3.14's default on Linux), the server
-    imports this module once, before it forks the workers: otherwise each
-    worker of each pool imports it again.  Forcing a fork server on Python
-    3.12, ``-j 2`` on saleor took 4.8 s without that and 4.4 s with it, as
-    long as forking this process took.
+    return ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+
+
+def _context() -> BaseContext:
+    """The platform's way of starting workers, unless that is forking a process that runs
+    threads.
+
+    The libcst reader (:mod:`jobaudit.downlevel`) is a thread: a fork while it
+    holds a lock leaves the lock held in the child for ever, and Python 3.12
+    warns of it.  Such a run, which read code written for a newer Python,
+    starts its workers from a fork server instead; the others fork, which is
+    0.15 s faster on saleor's ``-j 2``.  Where the workers come from a fork
+    server (also Python 3.14's default on Linux), the server imports this
+    module once, before it forks them: otherwise each worker of each pool
+    imports it again.  Forcing a fork server on Python 3.12, ``-j 2`` on saleor
+    took 4.8 s without that and 4.4 s with it, as long as forking this process
+    took.
     """
-    import multiprocessing  # here: most runs start no pool
-    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+    import threading
 
-    context = multiprocessing.get_context()
+    context: BaseContext = multiprocessing.get_context()
+    if context.get_start_method() == "fork" and threading.active_count() > 1:
+        context = multiprocessing.get_context("forkserver")
     if context.get_start_method() == "forkserver":
         context.set_forkserver_preload([__name__])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    return context
 
 
 def _scan(registry: Registry, item: tuple[SourceFile, str, bool]) -> Scan:
