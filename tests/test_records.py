@@ -12,7 +12,9 @@ import pytest
 from jobaudit import facts, values
 from jobaudit.facts import FileFacts
 from jobaudit.files import SourceFile
+from jobaudit.lines import Lines
 from jobaudit.parallel import analyse
+from jobaudit.source import parse_source
 from jobaudit.values import Record
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -42,3 +44,14 @@ def test_the_facts_of_every_fixture_come_back_equal() -> None:
             found += 1
             assert pickle.loads(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)) == result
     assert found > 100
+
+
+def test_each_keyword_keeps_where_it_was_written() -> None:
+    """``kwarg_spans`` follow ``kwargs`` in order; a ``**mapping`` among them takes no place."""
+    text = "send.apply_async(\n    args,\n    countdown=5,\n    **extra,\n    queue='mail',\n)\n"
+    parsed = parse_source(text, "jobs.py")
+    found = facts.extract(parsed.tree, "jobs.py", "jobs", False, Lines(parsed.lines))
+    (site,) = found.calls
+    assert site.call.kwarg_span("countdown") == (3, 4, 3, 15)
+    assert site.call.kwarg_span("queue") == (5, 4, 5, 16)
+    assert site.call.kwarg_span("retry") is None

@@ -430,14 +430,14 @@ class _Scope:
             else:
                 args.append(self.value(arg))
         kwargs: list[tuple[str, Value]] = []
-        spans: list[tuple[str, Span]] = []
+        spans: list[Span] = []
         star_kwargs: list[Value] = []
         for keyword in node.keywords:
             if keyword.arg is None:
                 star_kwargs.append(self.value(keyword.value))
             else:
                 kwargs.append((keyword.arg, self.value(keyword.value)))
-                spans.append((keyword.arg, span_of(keyword)))
+                spans.append(span_of(keyword))
         return Call(
             func=self.value(node.func),
             args=tuple(args),

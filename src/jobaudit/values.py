@@ -107,7 +107,9 @@ class Call(Record):
     star_args: tuple[Value, ...] = ()
     star_kwargs: tuple[Value, ...] = ()
     span: Span = (0, 0, 0, 0)
-    kwarg_spans: tuple[tuple[str, Span], ...] = ()
+    kwarg_spans: tuple[Span, ...] = ()
+    """Where each of ``kwargs`` was written, in the same order (no name kept twice: there are
+    tens of thousands of keywords in a large project's facts)."""
 
     def kwarg(self, name: str) -> Value | None:
         """The value passed as keyword ``name``, or None when it was not passed."""
@@ -118,7 +120,10 @@ class Call(Record):
 
     def kwarg_span(self, name: str) -> Span | None:
         """Where keyword ``name`` was written (recorded in ``kwarg_spans``)."""
-        return dict(self.kwarg_spans).get(name)
+        for (key, _), span in zip(self.kwargs, self.kwarg_spans, strict=False):
+            if key == name:
+                return span
+        return None
 
 
 @dataclass(frozen=True, slots=True)
