@@ -171,7 +171,10 @@ class _Mentions:
     phrases: tuple[str, ...]
 
     def __call__(self, text: str) -> bool:
-        return not self.words.isdisjoint(_WORD.findall(text)) or self.phrased(text)
+        return self.named(_WORD.findall(text)) or self.phrased(text)
+
+    def named(self, words: Iterable[str]) -> bool:
+        return not self.words.isdisjoint(words)
 
     def phrased(self, text: str) -> bool:
         return any(phrase in text for phrase in self.phrases)
@@ -323,7 +326,7 @@ class _Builder:
             seen = frozenset(_WORD.findall(text)), self.mentions.phrased(text)
             self._words[facts.path] = seen
         words, phrase = seen
-        return phrase or not self.mentions.words.isdisjoint(words)
+        return phrase or self.mentions.named(words)
 
     def _classes_named(self, facts: FileFacts) -> set[str]:
         """Class names (``module.Class``) the file imports: their method jobs may be called."""
