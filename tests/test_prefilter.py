@@ -141,22 +141,31 @@ def test_parallel_parsing_returns_the_same_facts_in_the_same_order() -> None:
     assert analyse_many(work, 2) == analyse_many(work, 1)
 
 
-def test_parallel_parsing_works_with_workers_from_a_fork_server() -> None:
-    """Python 3.14 starts pool workers from a fork server by default (3.12 here, forced)."""
-    script = f"""
+_FIXTURE_WORK = f"""
 import multiprocessing
 from pathlib import Path
 from jobaudit.engine import module_names
 from jobaudit.files import SourceFile
-from jobaudit.parallel import analyse_many
-multiprocessing.set_start_method("forkserver")
+from jobaudit.parallel import _context, analyse_many
 root = Path({str(FIXTURES / "projects")!r})
 files = [SourceFile(p.relative_to(root).as_posix(), p) for p in sorted(root.rglob("*.py"))]
 names = module_names(files)
 work = [(file, None, names[file.relpath]) for file in files]
+"""
+"""The start of a script that parses the fixture projects in a fresh process: a pool's
+start method belongs to the process, so the tests that choose it run their own."""
+
+
+def test_parallel_parsing_works_with_workers_from_a_fork_server() -> None:
+    """Python 3.14 starts pool workers from a fork server by default (3.12 here, forced)."""
+    script = (
+        _FIXTURE_WORK
+        + """
+multiprocessing.set_start_method("forkserver")
 assert analyse_many(work, 2) == analyse_many(work, 1)
 print(multiprocessing.get_start_method(), len(work))
 """
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     method, count = done.stdout.split()
@@ -166,18 +175,11 @@ print(multiprocessing.get_start_method(), len(work))
 def test_a_process_running_threads_starts_workers_from_a_fork_server() -> None:
     """A fork copies a lock another thread holds, held for ever (the libcst reader is such a
     thread; Python 3.12 warns of it): then workers come from a fork server."""
-    script = f"""
-import multiprocessing, threading, warnings
-from pathlib import Path
-from jobaudit.engine import module_names
-from jobaudit.files import SourceFile
-from jobaudit.parallel import _context, analyse_many
-root = Path({str(FIXTURES / "projects")!r})
-files = [SourceFile(p.relative_to(root).as_posix(), p) for p in sorted(root.rglob("*.py"))]
-names = module_names(files)
-work = [(file, None, names[file.relpath]) for file in files]
+    script = (
+        _FIXTURE_WORK
+        + """
+import threading
 serial = analyse_many(work, 1)
-warnings.simplefilter("error", DeprecationWarning)
 stop = threading.Event()
 thread = threading.Thread(target=stop.wait)
 thread.start()
@@ -189,6 +191,7 @@ finally:
     thread.join()
 print(multiprocessing.get_start_method(), with_thread, _context().get_start_method())
 """
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     default, with_thread, without = done.stdout.split()
