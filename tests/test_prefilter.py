@@ -8,6 +8,7 @@ file.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import pickle
 import shutil
@@ -25,7 +26,7 @@ from jobaudit.config import Config
 from jobaudit.engine import module_names, run
 from jobaudit.facts import FileFacts
 from jobaudit.files import SourceFile
-from jobaudit.parallel import analyse_many
+from jobaudit.parallel import Workers, analyse_many
 from jobaudit.prefilter import Registry
 from jobaudit.report.jobs import render_json
 from jobaudit.result import Result
@@ -138,7 +139,35 @@ def test_parallel_parsing_returns_the_same_facts_in_the_same_order() -> None:
     names = module_names(files)
     work = [(file, None, names[file.relpath]) for file in files]
     assert len(work) > 40
-    assert analyse_many(work, 2) == analyse_many(work, 1)
+    workers = Workers(2)
+    try:
+        assert analyse_many(work, workers) == analyse_many(work)
+    finally:
+        workers.close()
+
+
+def test_one_pool_of_workers_serves_every_batch_of_a_run() -> None:
+    """Each batch used to start a pool of its own: a fork of every worker each time."""
+    workers = Workers(2)
+    try:
+        first = set(workers.map(_worker_pid, range(8), 1))
+        second = set(workers.map(_worker_pid, range(8), 1))
+    finally:
+        workers.close()
+    assert os.getpid() not in first
+    assert 1 <= len(first) <= 2 and second <= first
+
+
+def test_a_parallel_run_stops_its_workers() -> None:
+    root = FIXTURES / "projects"
+    config = Config(root=root, source=None)
+    result = run([root], config, [rule() for rule in ALL_RULES], jobs=2, prefilter=False)
+    assert result.parsed > 2 * 16  # enough files to be sent to the workers
+    assert multiprocessing.active_children() == []
+
+
+def _worker_pid(_: int) -> int:
+    return os.getpid()
 
 
 _FIXTURE_WORK = f"""
@@ -146,7 +175,7 @@ import multiprocessing
 from pathlib import Path
 from jobaudit.engine import module_names
 from jobaudit.files import SourceFile
-from jobaudit.parallel import _context, analyse_many
+from jobaudit.parallel import Workers, _context, analyse_many
 root = Path({str(FIXTURES / "projects")!r})
 files = [SourceFile(p.relative_to(root).as_posix(), p) for p in sorted(root.rglob("*.py"))]
 names = module_names(files)
@@ -162,7 +191,9 @@ def test_parallel_parsing_works_with_workers_from_a_fork_server() -> None:
         _FIXTURE_WORK
         + """
 multiprocessing.set_start_method("forkserver")
-assert analyse_many(work, 2) == analyse_many(work, 1)
+workers = Workers(2)
+assert analyse_many(work, workers) == analyse_many(work)
+workers.close()
 print(multiprocessing.get_start_method(), len(work))
 """
     )
@@ -179,13 +210,15 @@ def test_a_process_running_threads_starts_workers_from_a_fork_server() -> None:
         _FIXTURE_WORK
         + """
 import threading
-serial = analyse_many(work, 1)
+serial = analyse_many(work)
 stop = threading.Event()
 thread = threading.Thread(target=stop.wait)
 thread.start()
 try:
     with_thread = _context().get_start_method()
-    assert analyse_many(work, 2) == serial
+    workers = Workers(2)
+    assert analyse_many(work, workers) == serial
+    workers.close()
 finally:
     stop.set()
     thread.join()

