@@ -18,9 +18,14 @@ fresh checkout: what a default ``jobaudit check`` costs there); jobaudit
 warm (the cache filled by a previous run, nothing changed); ruff
 (``--no-cache``) and flake8 without the jobaudit plugin, with it and its
 cache removed, and with it again on the cache that run filled, when they are
-installed (flake8 is slow: ``--slow-runs`` runs, no warm-up).  Then the
-project-model share of a cold run (``--timings``), whether the findings and
-the jobs inventory are identical with and without the prefilter, and with
+installed.  The slow rows (flake8, and jobaudit without the prefilter) take
+turns among themselves too, ``--slow-runs`` rounds with no warm-up round.
+Each ratio is the median over rounds of the two rows' ratio within a round:
+a flake8 round takes minutes, and when those rows ran one after the other,
+the plugin's overhead on saleor moved by ten points between two runs of this
+script with no change to the plugin.  Then the project-model share of a cold
+run (``--timings``), whether the findings and the jobs inventory are
+identical with and without the prefilter, and with
 ``--scaling`` the cold time on 1, 2 and 4 copies of the tree.
 """
 
@@ -87,37 +92,37 @@ def once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     return time.perf_counter() - start, int(done.stdout.strip() or 0) / 1024
 
 
-def measure(
-    command: list[str], runs: int, env: dict[str, str], before: list[str] | None = None
-) -> tuple[float, float]:
-    """Median wall seconds and median peak RSS (MiB) of ``runs`` runs, with no warm-up
-    (the slow rows); ``before`` runs, untimed, before each run."""
-    timed: list[tuple[float, float]] = []
-    for _ in range(runs):
-        if before is not None:
-            subprocess.run(before, capture_output=True, env=env, check=False)
-        timed.append(once(command, env))
+def measure(command: list[str], runs: int, env: dict[str, str]) -> tuple[float, float]:
+    """Median wall seconds and median peak RSS (MiB) of ``runs`` runs, with no warm-up."""
+    timed = [once(command, env) for _ in range(runs)]
     return statistics.median(w for w, _ in timed), statistics.median(p for _, p in timed)
 
 
 def measure_in_turn(
-    commands: list[tuple[list[str], list[str] | None]], runs: int, env: dict[str, str]
-) -> list[tuple[float, float]]:
-    """Median wall seconds and peak RSS (MiB) of each ``(command, before)``, the commands
-    taking turns: one untimed round (it fills the warm row's cache), then ``runs`` timed
-    ones; ``before``, when given, runs untimed before each run of its command."""
+    commands: list[tuple[list[str], list[str] | None]],
+    runs: int,
+    env: dict[str, str],
+    warm_up: bool = True,
+) -> list[list[tuple[float, float]]]:
+    """Wall seconds and peak RSS (MiB) of each run of each ``(command, before)``, the
+    commands taking turns, round after round; with ``warm_up``, one untimed round first
+    (it fills the warm row's cache).  ``before``, when given, runs untimed before each
+    run of its command."""
     timed: list[list[tuple[float, float]]] = [[] for _ in commands]
-    for index in range(runs + 1):
+    for index in range(runs + warm_up):
         for position, (command, before) in enumerate(commands):
             if before is not None:
                 subprocess.run(before, capture_output=True, env=env, check=False)
             found = once(command, env)
-            if index:
+            if index or not warm_up:
                 timed[position].append(found)
-    return [
-        (statistics.median(w for w, _ in runs_of), statistics.median(p for _, p in runs_of))
-        for runs_of in timed
-    ]
+    return timed
+
+
+def paired_ratio(top: list[tuple[float, float]], bottom: list[tuple[float, float]]) -> float:
+    """The median over rounds of one row's wall time over another's in the same round: a
+    host that slows down for a few minutes slows both sides of a round alike."""
+    return statistics.median(a / b for (a, _), (b, _) in zip(top, bottom, strict=True))
 
 
 def jobaudit(*args: str) -> list[str]:
@@ -249,17 +254,26 @@ def report(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> None:
     path = str(tree.resolve())
     files = sum(1 for _ in tree.rglob("*.py"))
     print(f"\n## {tree.name} ({files} .py files, {commit(tree)})\n")
-    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="jobaudit-cache-") as cache:
         found = cases(path, cache)
-        quick = [(label, (command, before)) for label, command, slow, before in found if not slow]
-        in_turn = measure_in_turn([item for _, item in quick], args.runs, env)
-        measured = dict(zip([label for label, _ in quick], in_turn, strict=True))
-        for label, command, slow, before in found:
-            if not slow:
-                rows.append((label, *measured[label]))
-                continue
-            rows.append((label, *measure(command, args.slow_runs, env, before)))
+        runs_of: dict[str, list[tuple[float, float]]] = {}
+        for slow in (False, True):
+            group = [
+                (label, (command, before))
+                for label, command, is_slow, before in found
+                if is_slow == slow
+            ]
+            count = args.slow_runs if slow else args.runs
+            timed = measure_in_turn([item for _, item in group], count, env, warm_up=not slow)
+            runs_of.update(zip([label for label, _ in group], timed, strict=True))
+    rows: list[Row] = [
+        (
+            label,
+            statistics.median(wall for wall, _ in runs_of[label]),
+            statistics.median(peak for _, peak in runs_of[label]),
+        )
+        for label, *_ in found
+    ]
     subprocess.run(jobaudit("clean", path), capture_output=True, env=env, check=False)
     floor, floor_peak = rows[0][1], rows[0][2]
     header = ("what", "wall (median)", "x floor", "peak MiB", "x floor RSS")
@@ -270,7 +284,6 @@ def report(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> None:
             f"| {label:<30} | {wall:>11.2f} s | {wall / floor:>7.2f} | {peak:>8.0f} "
             f"| {peak / (floor_peak or 1):>11.2f} |"
         )
-    by_label = {label: wall for label, wall, _ in rows}
     ratios = [
         ("cold -j 1 / ruff", "jobaudit cold -j 1", "ruff check --no-cache"),
         ("warm / ruff", "jobaudit warm (cache)", "ruff check --no-cache"),
@@ -281,8 +294,8 @@ def report(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> None:
     ]
     print()
     for name, top, bottom in ratios:
-        if top in by_label and bottom in by_label:
-            print(f"- {name}: {by_label[top] / by_label[bottom]:.2f}")
+        if top in runs_of and bottom in runs_of:
+            print(f"- {name}: {paired_ratio(runs_of[top], runs_of[bottom]):.2f}")
     phases = timings(path, env)
     total = sum(phases.values()) or 1.0
     print(f"- project-model step: {phases.get('project model', 0.0) / total:.1%} of a cold run")
