@@ -14,6 +14,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -166,8 +167,26 @@ def test_a_parallel_run_stops_its_workers() -> None:
     assert multiprocessing.active_children() == []
 
 
+def test_a_batch_whose_worker_dies_is_done_in_this_process() -> None:
+    workers = Workers(2)
+    try:
+        found = workers.map(partial(_exit_in_worker, os.getpid()), list(range(6)), 1)
+        after = workers.map(_worker_pid, list(range(4)), 1)
+    finally:
+        workers.close()
+    assert found == list(range(6))
+    assert after == [os.getpid()] * 4  # a broken pool is not started again
+    assert multiprocessing.active_children() == []
+
+
 def _worker_pid(_: int) -> int:
     return os.getpid()
+
+
+def _exit_in_worker(parent: int, value: int) -> int:
+    if os.getpid() != parent:
+        os._exit(1)
+    return value
 
 
 _FIXTURE_WORK = f"""

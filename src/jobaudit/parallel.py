@@ -22,7 +22,7 @@ from jobaudit.prefilter import Registry, Scan
 from jobaudit.source import ParsedSource, load_source, read_bytes
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing.context import BaseContext
 
@@ -90,14 +90,30 @@ class Workers:
     work several times: the scan, the up-front parse, each batch the project
     model and the test rules parse.  One pool for all of them saved 0.15 s of
     saleor's ``-j 2`` against a pool per batch.
+
+    A worker that dies (killed for memory, say) breaks the pool: the batch is
+    then done in this process, and so is the rest of the run's work, which is
+    what ``-j 1`` does and gives the same output.  Not when it dies halfway
+    through sending its results: Python's pool then waits for the rest of the
+    message for ever (its documentation warns that a process killed while
+    using a queue may corrupt it).
     """
 
     def __init__(self, count: int) -> None:
-        self.count = count
+        self._count = count
         self._pool: ProcessPoolExecutor | None = None
+        self._broken = False
 
-    def map(self, function: Callable[[T], R], items: Iterable[T], chunksize: int) -> list[R]:
-        return list(self._started().map(function, items, chunksize=chunksize))
+    def map(self, function: Callable[[T], R], items: Sequence[T], chunksize: int) -> list[R]:
+        if not self._broken:
+            from concurrent.futures.process import BrokenProcessPool
+
+            try:
+                return list(self._started().map(function, items, chunksize=chunksize))
+            except BrokenProcessPool:
+                self._broken = True
+                self.close()
+        return [function(item) for item in items]
 
     def close(self) -> None:
         if self._pool is not None:
@@ -108,7 +124,7 @@ class Workers:
         if self._pool is None:
             from concurrent.futures import ProcessPoolExecutor  # here: most runs start no pool
 
-            self._pool = ProcessPoolExecutor(max_workers=self.count, mp_context=_context())
+            self._pool = ProcessPoolExecutor(max_workers=self._count, mp_context=_context())
         return self._pool
 
 
