@@ -14,6 +14,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -133,28 +134,30 @@ def test_a_syntax_error_in_a_file_that_cannot_matter_is_not_reported(tmp_path: P
     assert [n.path for n in named.notices] == ["broken.py", "broken_job.py"]
 
 
-def test_parallel_parsing_returns_the_same_facts_in_the_same_order() -> None:
+def test_parallel_parsing_returns_the_same_facts_in_the_same_order(workers: Workers) -> None:
     root = FIXTURES / "projects"
     paths = sorted(root.rglob("*.py"))
     files = [SourceFile(p.relative_to(root).as_posix(), p) for p in paths]
     names = module_names(files)
     work = [(file, None, names[file.relpath]) for file in files]
     assert len(work) > 40
-    workers = Workers(2)
+    assert analyse_many(work, workers) == analyse_many(work)
+
+
+@pytest.fixture
+def workers() -> Iterator[Workers]:
+    """A pool of two workers, stopped after the test."""
+    pool = Workers(2)
     try:
-        assert analyse_many(work, workers) == analyse_many(work)
+        yield pool
     finally:
-        workers.close()
+        pool.close()
 
 
-def test_one_pool_of_workers_serves_every_batch_of_a_run() -> None:
+def test_one_pool_of_workers_serves_every_batch_of_a_run(workers: Workers) -> None:
     """Each batch used to start a pool of its own: a fork of every worker each time."""
-    workers = Workers(2)
-    try:
-        first = set(workers.map(_worker_pid, range(8), 1))
-        second = set(workers.map(_worker_pid, range(8), 1))
-    finally:
-        workers.close()
+    first = set(workers.map(_worker_pid, range(8), 1))
+    second = set(workers.map(_worker_pid, range(8), 1))
     assert os.getpid() not in first
     assert 1 <= len(first) <= 2 and second <= first
 
@@ -167,13 +170,9 @@ def test_a_parallel_run_stops_its_workers() -> None:
     assert multiprocessing.active_children() == []
 
 
-def test_a_batch_whose_worker_dies_is_done_in_this_process() -> None:
-    workers = Workers(2)
-    try:
-        found = workers.map(partial(_exit_in_worker, os.getpid()), list(range(6)), 1)
-        after = workers.map(_worker_pid, list(range(4)), 1)
-    finally:
-        workers.close()
+def test_a_batch_whose_worker_dies_is_done_in_this_process(workers: Workers) -> None:
+    found = workers.map(partial(_exit_in_worker, os.getpid()), list(range(6)), 1)
+    after = workers.map(_worker_pid, list(range(4)), 1)
     assert found == list(range(6))
     assert after == [os.getpid()] * 4  # a broken pool is not started again
     assert multiprocessing.active_children() == []

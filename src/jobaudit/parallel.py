@@ -138,8 +138,8 @@ def _context() -> BaseContext:
     starts its workers from a fork server instead; the others fork, which is
     0.15 s faster on saleor's ``-j 2``.  Where the workers come from a fork
     server (also Python 3.14's default on Linux), the server imports this
-    module once, before it forks them: otherwise each worker of each pool
-    imports it again.  Forcing a fork server on Python 3.12, ``-j 2`` on saleor
+    module once, before it forks them: otherwise each worker imports it
+    again.  Forcing a fork server on Python 3.12, ``-j 2`` on saleor
     took 4.8 s without that and 4.4 s with it, as long as forking this process
     took.
     """
